@@ -1,0 +1,63 @@
+# The two commands a newcomer needs: `make setup` then `make run`. `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MANAGE := $(BIN)/python manage.py
+# Service-mode settings for `make test-services` (the local PostgreSQL and Redis of this machine).
+SERVICES_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/exaone} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/13} \
+	CELERY_BROKER_URL=$${TEST_BROKER_URL:-redis://127.0.0.1:6379/14}
+
+.PHONY: setup run worker test test-services test-browser lint format messages bench check-compose clean
+
+setup: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[ml,dev]'
+	$(MANAGE) compilemessages --ignore '$(VENV)/*' -v0
+	$(MANAGE) migrate -v0
+	$(MANAGE) build_demo_models
+	@echo "Ready. Create an account (see README), then: make run"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+run:
+	$(MANAGE) migrate -v0
+	$(BIN)/daphne -b $(HOST) -p $(PORT) exaone_web.asgi:application
+
+# Service mode: one worker process per queue (and per GPU); see README.
+worker:
+	$(BIN)/celery -A exaone_web worker -Q $${QUEUES:-text,image,vision,default} -c $${CONCURRENCY:-1} -l info
+
+# pytest exits with 5 when it selected no test; that is reported, not treated as a failure.
+test:
+	$(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected"; [ $$rc -eq 5 ]; }
+
+test-services:
+	$(SERVICES_ENV) $(BIN)/python -m pytest -m services $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected"; [ $$rc -eq 5 ]; }
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+messages:
+	$(MANAGE) makemessages -l ko --ignore '$(VENV)/*' --ignore 'var/*' --no-obsolete
+	$(MANAGE) makemessages -d djangojs -l ko --ignore '$(VENV)/*' --ignore 'var/*' --no-obsolete
+	$(MANAGE) compilemessages --ignore '$(VENV)/*'
+
+bench:
+	$(BIN)/python bench/run.py
+
+# Validate docker-compose.yml without an engine (compose v2 plugin, or Debian's docker-compose).
+check-compose:
+	@if docker compose version >/dev/null 2>&1; then c="docker compose"; else c="docker-compose"; fi; \
+	POSTGRES_PASSWORD=check DJANGO_SECRET_KEY=check $$c -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+
+clean:
+	rm -rf $(VENV) var

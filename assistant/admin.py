@@ -1,0 +1,1 @@
+"""Admins manage chat settings, not users' chats: conversations are private (SECURITY.md line 22)."""

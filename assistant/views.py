@@ -1,0 +1,24 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog.models import ModelEntry
+from catalog.selectors import model_list
+
+from . import selectors
+
+
+@login_required
+def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    conversation = None
+    if conversation_id is not None:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    return render(
+        request,
+        "assistant/chat.html",
+        {
+            "conversation": conversation,
+            "conversations": selectors.conversation_list(user=request.user)[:200],
+            "models": model_list(kind=ModelEntry.Kind.TEXT),
+        },
+    )

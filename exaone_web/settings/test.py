@@ -1,0 +1,9 @@
+"""Test settings: fast hashing; the service tests set DATABASE_URL / REDIS_URL themselves."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False
+# Keep the demo models out of the way of a running `make run`: tests build their own copies.
+CHAT_STREAM_FLUSH_MS = env.int("CHAT_STREAM_FLUSH_MS", default=20)

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
+
+from . import health
+
+admin.site.site_header = "EXAONE Web"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="assistant:chat", permanent=False)),
+    path("healthz", health.healthz, name="healthz"),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("assistant.urls")),
+]

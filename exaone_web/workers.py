@@ -1,0 +1,48 @@
+"""What each worker process has loaded, published to the cache for /healthz."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from django.core.cache import cache
+
+from inference.registry import device_report, load_errors, loaded_models
+
+WORKERS_KEY = "workers:index"
+TTL = 120
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def report(*, queues: list[str]) -> None:
+    """Record this process's models and device memory; called after each job and at start-up."""
+    ident = worker_id()
+    cache.set(
+        f"workers:{ident}",
+        {
+            "id": ident,
+            "queues": queues,
+            "models": loaded_models(),
+            "errors": load_errors(),
+            "device": device_report(),
+            "seen": time.time(),
+        },
+        TTL,
+    )
+    index = set(cache.get(WORKERS_KEY) or ())
+    index.add(ident)
+    cache.set(WORKERS_KEY, sorted(index), None)
+
+
+def seen() -> list[dict[str, Any]]:
+    found = []
+    for ident in cache.get(WORKERS_KEY) or ():
+        entry = cache.get(f"workers:{ident}")
+        if entry is not None:
+            found.append(entry)
+    return found

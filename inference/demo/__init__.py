@@ -1,0 +1,1 @@
+"""Tiny, randomly initialised models with real architectures, built in seconds for demos and tests."""

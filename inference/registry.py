@@ -1,0 +1,184 @@
+"""Which engine serves which model, and the per-process cache of loaded models.
+
+A :class:`ModelSpec` is plain data (the web side builds it from the admin-managed model table and sends it
+to workers as a dict). :func:`get_engine` loads a model the first time it is asked for and keeps it, so
+each worker process loads a model once; when more than ``max_loaded`` models are loaded, the least recently
+used one is closed first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .errors import InvalidRequest, ModelLoadError
+
+Kind = Literal["text", "image", "vision"]
+
+#: engine name -> "module:Class" for each kind. Modules are imported only when a model is loaded.
+ENGINES: dict[tuple[str, str], str] = {
+    ("text", "llamacpp"): "inference.text.llamacpp:LlamaCppEngine",
+    ("text", "transformers"): "inference.text.hf:TransformersEngine",
+    ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
+    ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
+    ("vision", "transformers"): "inference.vision.hf:VisionEngine",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: Kind
+    engine: str
+    #: Local folder or file for local engines; base URL for ``openai``.
+    path: str = ""
+    hub_id: str = ""
+    revision: str = ""
+    context_length: int = 4096
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    #: Engine-specific settings (threads, parallel slots, dtype, remote model name, API key variable...).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.kind, self.engine) not in ENGINES:
+            known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
+            raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
+        if self.trust_remote_code and not self.revision:
+            raise InvalidRequest(
+                f"Model {self.name!r} asks for remote code: pin a revision (commit hash) before allowing it."
+            )
+
+    @property
+    def key(self) -> tuple:
+        return (
+            self.kind,
+            self.engine,
+            self.name,
+            self.path,
+            self.revision,
+            repr(sorted(self.options.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(**data)
+
+
+def engine_class(kind: str, engine: str) -> type:
+    target = ENGINES[(kind, engine)]
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"The {engine} engine needs a library that is not installed ({exc.name}). "
+            "Install the ML extra: pip install -e '.[ml]'."
+        ) from exc
+    return getattr(module, class_name)
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self._engines: OrderedDict[tuple, tuple[ModelSpec, Any, float]] = OrderedDict()
+        self.errors: dict[str, str] = {}
+
+    def max_loaded(self) -> int:
+        return max(1, int(os.environ.get("INFERENCE_MAX_LOADED_MODELS", "3")))
+
+    def get(self, spec: ModelSpec) -> Any:
+        key = spec.key
+        with self._lock:
+            if key in self._engines:
+                self._engines.move_to_end(key)
+                return self._engines[key][1]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one load per model, other callers wait for it
+            with self._lock:
+                if key in self._engines:
+                    return self._engines[key][1]
+            try:
+                engine = engine_class(spec.kind, spec.engine).from_spec(spec)
+            except ModelLoadError as exc:
+                self.errors[spec.name] = str(exc)
+                raise
+            except Exception as exc:  # a corrupt file surfaces as anything from the library
+                self.errors[spec.name] = f"{type(exc).__name__}: {exc}"
+                raise ModelLoadError(f"Could not load model {spec.name!r} from {spec.path}: {exc}") from exc
+            self.errors.pop(spec.name, None)
+            evicted = []
+            with self._lock:
+                self._engines[key] = (spec, engine, time.time())
+                while len(self._engines) > self.max_loaded():
+                    _, (_, old, _) = self._engines.popitem(last=False)
+                    evicted.append(old)
+            for old in evicted:
+                old.close()
+            return engine
+
+    def loaded(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"name": s.name, "kind": s.kind, "engine": s.engine, "loaded_at": t, "demo": s.demo}
+                for s, _, t in self._engines.values()
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            engines = [e for _, e, _ in self._engines.values()]
+            self._engines.clear()
+        for engine in engines:
+            engine.close()
+
+
+_cache = _Cache()
+
+
+def get_engine(spec: ModelSpec) -> Any:
+    """The loaded engine for ``spec``, loading it on first use."""
+    return _cache.get(spec)
+
+
+def loaded_models() -> list[dict[str, Any]]:
+    return _cache.loaded()
+
+
+def load_errors() -> dict[str, str]:
+    return dict(_cache.errors)
+
+
+def unload_all() -> None:
+    _cache.clear()
+
+
+def device_report() -> dict[str, Any]:
+    """Accelerator memory, if torch is already imported in this process (never imports it)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return {"cuda": False}
+    devices = []
+    for index in range(torch.cuda.device_count()):
+        free, total = torch.cuda.mem_get_info(index)
+        devices.append(
+            {
+                "index": index,
+                "name": torch.cuda.get_device_name(index),
+                "free_mib": free >> 20,
+                "total_mib": total >> 20,
+            }
+        )
+    return {"cuda": True, "devices": devices}

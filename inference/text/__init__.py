@@ -1,0 +1,1 @@
+"""Text engines: ``transformers`` (local folders, GPU), ``llamacpp`` (GGUF, CPU default), ``openai`` (remote)."""

@@ -1,0 +1,524 @@
+"""Any OpenAI-compatible chat server: vLLM, SGLang, TGI, llama-server, Ollama, or a hosted API.
+
+``spec.path`` is the base URL, e.g. ``http://127.0.0.1:8080/v1``. Options:
+
+* ``model``: the model name the server expects (default: the spec's hub id, then its name);
+* ``api_key_env``: name of an environment variable holding the API key (never the key itself);
+* ``timeout``: seconds to wait for the server to connect and between streamed chunks (default 120);
+* ``allowed_hosts``: hosts, IPs or CIDR ranges this model may reach although they are not public (see below);
+* ``send_template_kwargs``: send ``chat_template_kwargs.enable_thinking`` (default true; turn off for APIs
+  that reject unknown fields);
+* ``send_extra_sampling``: send ``top_k`` and the repetition penalty, which plain OpenAI lacks (default true).
+
+SSRF guard: the URL comes from an admin form, so a mistake or a compromised admin account must not turn the
+app into a proxy for internal services. When connecting, every address the host resolves to is checked, and
+loopback, private, link-local (cloud metadata at 169.254.169.254), unspecified, multicast, reserved and
+IPv4-mapped IPv6 addresses are refused unless the host is allow-listed in ``allowed_hosts`` or in the
+comma-separated ``INFERENCE_ALLOWED_HOSTS`` environment variable. A local vLLM or llama-server therefore needs
+e.g. ``INFERENCE_ALLOWED_HOSTS=127.0.0.1``. Redirects are never followed and proxy settings from the
+environment are ignored, so neither can route around the check.
+
+Token counts: servers that expose a tokenizer are asked (llama-server: ``/apply-template`` + ``/tokenize``;
+vLLM: ``/tokenize`` with messages). Otherwise the count is an estimate of one token per three characters plus
+four per message: a deliberate overestimate for English (about four characters per token) and close for
+Korean, so context fitting errs on the safe side.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
+from ..registry import ModelSpec
+from ..types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
+from .reasoning import ReasoningSplitter
+
+OPTIONS = {
+    "model": "model name the server expects",
+    "api_key_env": "name of the environment variable that holds the API key",
+    "timeout": "seconds to wait for a connection and between streamed chunks (default 120)",
+    "allowed_hosts": "non-public hosts, IPs or CIDR ranges this model may reach, e.g. ['127.0.0.1']",
+    "send_template_kwargs": "send chat_template_kwargs.enable_thinking (default true)",
+    "send_extra_sampling": "send top_k and repetition penalty (default true)",
+}
+ALLOWED_HOSTS_ENV = "INFERENCE_ALLOWED_HOSTS"
+#: Rough tokens per character and per message when the server cannot count (see the module docstring).
+CHARS_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 4
+_FINISH_REASONS = {"stop": "stop", "length": "length"}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class BlockedAddress(EngineUnavailable):
+    """The server's address is not public and its host is not allow-listed."""
+
+
+# --------------------------------------------------------------------------------------------- SSRF guard
+
+
+def _parse_allowed(
+    entries: Iterable[str],
+) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    hosts: set[str] = set()
+    networks = []
+    for entry in entries:
+        entry = entry.strip().lower().strip("[]")
+        if not entry:
+            continue
+        if "/" in entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+                continue
+            except ValueError:
+                pass
+        hosts.add(entry)
+    return hosts, networks
+
+
+def blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``ip`` may not be reached without an allow-list entry, or ``None`` if it is a public address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return "an IPv4-mapped IPv6 address"
+        # Addresses that wrap an IPv4 address (6to4, NAT64, Teredo) are judged by the address inside.
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = blocked_reason(embedded)
+            return f"an IPv6 address wrapping {inner}" if inner else None
+    checks = [
+        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_link_local, "a link-local address (where cloud metadata services live)"),
+        (ip.is_multicast, "a multicast address"),
+        (ip.is_private, "a private address"),
+        (ip.is_reserved, "a reserved address"),
+        (not ip.is_global, "not a public address"),
+    ]
+    return next((reason for failed, reason in checks if failed), None)
+
+
+class AddressGuard:
+    """Decide which resolved addresses a host may be connected to."""
+
+    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
+        self._configured = list(allowed_hosts)
+
+    def _allowed(self) -> tuple[set[str], list]:
+        # The environment is read on every connection so an admin's change applies without a restart.
+        from_env = os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")
+        return _parse_allowed([*self._configured, *from_env])
+
+    def check(self, host: str, addresses: Sequence[str]) -> list[str]:
+        """Return the addresses that may be used; raise :class:`BlockedAddress` if one may not."""
+        hosts, networks = self._allowed()
+        if host.lower().strip("[]") in hosts:
+            return list(addresses)
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+            reason = blocked_reason(ip)
+            if reason and not any(ip.version == net.version and ip in net for net in networks):
+                raise BlockedAddress(
+                    f"Refusing to connect to {host} ({address}): it is {reason}. If this model server "
+                    f"really runs there, add {host!r} to the model's allowed_hosts option or to the "
+                    f"{ALLOWED_HOSTS_ENV} environment variable."
+                )
+        return list(addresses)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Resolve the host ourselves, check every address, then connect to a checked address only."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self._guard = guard
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        last_error: Exception | None = None
+        # Connecting to the checked IP (not the name) closes the gap where DNS could answer differently.
+        for address in self._guard.check(host, addresses):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last_error = exc
+        raise last_error or httpcore.ConnectError(f"{host} has no address")
+
+
+def guarded_client(guard: AddressGuard, *, timeout: float, headers: dict[str, str] | None = None) -> httpx.Client:
+    """An httpx client that checks addresses at connect time, never follows redirects and ignores proxies."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    # httpx has no public hook for the network backend, so swap the pool for one built on ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=_GuardedBackend(guard),
+    )
+    return httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=False,
+        trust_env=False,
+        headers=headers,
+    )
+
+
+# --------------------------------------------------------------------------------------------- SSE
+
+
+def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """Yield the ``data`` payload of each server-sent event (multi-line data joined by newlines)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):  # comment / keep-alive
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.read().decode("utf-8", "replace")
+    except httpx.HTTPError:
+        return ""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body.strip()[:500]
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("detail", payload.get("message")))
+        if isinstance(error, dict):
+            error = error.get("message") or json.dumps(error, ensure_ascii=False)
+        if error:
+            return str(error)[:500]
+    return body.strip()[:500]
+
+
+def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
+    """Rough prompt size when the server cannot count: see the module docstring."""
+    return sum(math.ceil(len(m.content) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in messages) + 3
+
+
+# --------------------------------------------------------------------------------------------- engine
+
+
+class OpenAIEngine:
+    """Stream chat completions from an OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        model: str,
+        context_length: int,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        allowed_hosts: Iterable[str] = (),
+        send_template_kwargs: bool = True,
+        send_extra_sampling: bool = True,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.context_length = int(context_length)
+        self.timeout = timeout
+        self.send_template_kwargs = send_template_kwargs
+        self.send_extra_sampling = send_extra_sampling
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self.guard = AddressGuard(allowed_hosts)
+        self._client = guarded_client(self.guard, timeout=timeout, headers=headers)
+        self._count_mode: str | None = None  # "llama", "vllm" or "estimate", found on first use
+        self._count_lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> OpenAIEngine:
+        """Check the URL and options; nothing is contacted until the first request."""
+        options = dict(spec.options)
+        if "api_key" in options:
+            raise InvalidRequest(
+                "Do not store API keys in the model options: put the key in an environment variable and set "
+                "api_key_env to that variable's name."
+            )
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            known = ", ".join(sorted(OPTIONS))
+            raise InvalidRequest(f"Unknown option(s) for the openai engine: {', '.join(unknown)}. Known: {known}.")
+        SamplingParams.from_dict(spec.default_sampling)
+        base_url = _check_base_url(spec.path)
+        api_key = None
+        if options.get("api_key_env"):
+            api_key = os.environ.get(str(options["api_key_env"]))
+            if not api_key:
+                raise ModelLoadError(
+                    f"Model {spec.name!r} reads its API key from the environment variable "
+                    f"{options['api_key_env']}, which is not set. Set it for the web and worker processes."
+                )
+        try:
+            timeout = float(options.get("timeout", 120))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest("timeout must be a number of seconds, such as 120.") from exc
+        if not 1 <= timeout <= 3600:
+            raise InvalidRequest("timeout must be between 1 and 3600 seconds.")
+        allowed = options.get("allowed_hosts") or []
+        if isinstance(allowed, str):
+            allowed = allowed.split(",")
+        return cls(
+            name=spec.name,
+            base_url=base_url,
+            model=str(options.get("model") or spec.hub_id or spec.name),
+            context_length=spec.context_length,
+            api_key=api_key,
+            timeout=timeout,
+            allowed_hosts=[str(host) for host in allowed],
+            send_template_kwargs=bool(options.get("send_template_kwargs", True)),
+            send_extra_sampling=bool(options.get("send_extra_sampling", True)),
+        )
+
+    # ----------------------------------------------------------------- token counting
+
+    @property
+    def _root(self) -> str:
+        """The server root: llama-server and vLLM serve their tokenizer endpoints beside ``/v1``."""
+        return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Ask the server's tokenizer when it has one, otherwise estimate (see the module docstring)."""
+        with self._count_lock:
+            mode = self._count_mode
+        if mode == "estimate":
+            return estimate_tokens(messages)
+        conversation = _conversation(messages)
+        counters = {"llama": self._count_llama, "vllm": self._count_vllm}
+        for candidate in [mode] if mode else list(counters):
+            try:
+                count = counters[candidate](conversation)
+            except httpx.TransportError:
+                return estimate_tokens(messages)  # server unreachable now: decide the mode another time
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                count = None
+            if count is not None:
+                with self._count_lock:
+                    self._count_mode = candidate
+                return count
+        if mode is None:  # the server answered but has no tokenizer endpoint
+            with self._count_lock:
+                self._count_mode = "estimate"
+        return estimate_tokens(messages)
+
+    def _template_kwargs(self) -> dict[str, Any]:
+        # Counted with thinking off, like the transformers engine; servers may default to thinking on.
+        return {"chat_template_kwargs": {"enable_thinking": False}} if self.send_template_kwargs else {}
+
+    def _count_llama(self, conversation: list[dict[str, str]]) -> int | None:
+        body = {"messages": conversation, **self._template_kwargs()}
+        response = self._client.post(f"{self._root}/apply-template", json=body)
+        if response.status_code != 200 or "prompt" not in response.json():
+            return None
+        response = self._client.post(
+            f"{self._root}/tokenize", json={"content": response.json()["prompt"], "add_special": True}
+        )
+        if response.status_code != 200:
+            return None
+        return len(response.json()["tokens"])
+
+    def _count_vllm(self, conversation: list[dict[str, str]]) -> int | None:
+        body = {"model": self.model, "messages": conversation, "add_generation_prompt": True}
+        body.update(self._template_kwargs())
+        response = self._client.post(f"{self._root}/tokenize", json=body)
+        payload = response.json() if response.status_code == 200 else {}
+        return int(payload["count"]) if "count" in payload else None
+
+    # ----------------------------------------------------------------- generation
+
+    def _body(self, request: TextRequest, sampling: SamplingParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": _conversation(request.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if self.send_extra_sampling:
+            if sampling.top_k:
+                body["top_k"] = sampling.top_k
+            if sampling.repetition_penalty != 1.0:
+                # vLLM and TGI read repetition_penalty, llama-server reads repeat_penalty.
+                body["repetition_penalty"] = body["repeat_penalty"] = sampling.repetition_penalty
+        if self.send_template_kwargs:
+            body["chat_template_kwargs"] = {"enable_thinking": request.enable_thinking}
+        return body
+
+    def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
+        """Yield deltas as the server streams them, then one :class:`TextDone`."""
+        sampling = request.sampling
+        if not isinstance(sampling, SamplingParams):
+            sampling = SamplingParams.from_dict(sampling)
+        body = self._body(request, sampling)
+        url = f"{self.base_url}/chat/completions"
+        splitter = ReasoningSplitter()
+        reasoning_parts: list[str] = []
+        started = time.perf_counter()
+        ttft_ms: float | None = None
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        chunks = 0
+        try:
+            with self._client.stream("POST", url, json=body, headers={"Accept": "text/event-stream"}) as response:
+                self._raise_for_status(response)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    raise EngineUnavailable(
+                        f"The model server at {self.base_url} answered without streaming. Use a server that "
+                        "supports stream=true on /chat/completions (vLLM, SGLang, TGI, llama-server, Ollama)."
+                    )
+                for data in iter_sse_data(response.iter_lines()):
+                    if request.cancel():
+                        finish = "cancelled"
+                        break  # leaving the block closes the connection, which stops the server
+                    if data.strip() == "[DONE]":
+                        break
+                    payload = _json(data)
+                    if isinstance(payload.get("error"), (dict, str)):
+                        message = payload["error"]
+                        message = message.get("message", message) if isinstance(message, dict) else message
+                        raise EngineUnavailable(f"The model server reported an error while generating: {message}")
+                    if isinstance(payload.get("usage"), dict):
+                        usage = payload["usage"]
+                    for choice in payload.get("choices") or []:
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                        content = delta.get("content") or ""
+                        if reasoning or content:
+                            chunks += 1
+                            if ttft_ms is None:
+                                ttft_ms = (time.perf_counter() - started) * 1000.0
+                        out = splitter.feed(content) if content else TextDelta()
+                        piece = TextDelta(text=out.text, reasoning=reasoning + out.reasoning)
+                        if piece.text or piece.reasoning:
+                            reasoning_parts.append(piece.reasoning)
+                            yield piece
+                        if choice.get("finish_reason"):
+                            finish = _FINISH_REASONS.get(choice["finish_reason"], "stop")
+        except httpx.TimeoutException as exc:
+            raise EngineUnavailable(
+                f"The model server at {self.base_url} did not answer within {self.timeout:g} s. It may be "
+                "overloaded or still loading the model; try again, or raise the model's timeout option."
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise EngineUnavailable(
+                f"Cannot connect to the model server at {self.base_url} ({exc}). Start the server (for "
+                "example `llama-server -m model.gguf --port 8080` or `vllm serve MODEL`) or fix the URL "
+                "in the admin."
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"The connection to the model server at {self.base_url} failed ({type(exc).__name__}: "
+                f"{exc}). Try again; if it persists, check the server's log."
+            ) from exc
+        rest = splitter.flush()
+        if rest.text or rest.reasoning:
+            reasoning_parts.append(rest.reasoning)
+            yield rest
+        prompt_tokens = completion_tokens = None
+        if usage:
+            prompt_tokens = usage.get("prompt_tokens")
+            completion_tokens = usage.get("completion_tokens")
+        if not isinstance(prompt_tokens, int):
+            prompt_tokens = estimate_tokens(request.messages)
+        if not isinstance(completion_tokens, int):
+            completion_tokens = chunks  # servers stream about one token per chunk
+        yield TextDone(
+            text=splitter.text,
+            reasoning="".join(reasoning_parts),
+            finish_reason=finish or "stop",  # type: ignore[arg-type]
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            timings=Timings(ttft_ms=ttft_ms, total_ms=(time.perf_counter() - started) * 1000.0),
+            model=self.name,
+        )
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        if status < 400:
+            location = response.headers.get("location", "elsewhere")
+            raise EngineUnavailable(
+                f"The model server at {self.base_url} redirects to {location}. Redirects are not followed: "
+                "set the model's URL to the final address."
+            )
+        message = _server_message(response) or response.reason_phrase
+        hint = {
+            401: "Check the API key in the environment variable named by api_key_env.",
+            403: "Check the API key and that it may use this model.",
+            404: "Check that the URL ends in /v1 and that the model option names a model the server has.",
+            429: "The server is rate limiting: try again later.",
+        }.get(status, "Check the server's log." if status >= 500 else "Check the model's settings in the admin.")
+        raise EngineUnavailable(f"The model server answered {status}: {message}. {hint}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _conversation(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def _json(data: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        raise EngineUnavailable(
+            f"The model server sent something that is not JSON in its stream: {data[:200]!r}. Is the URL an "
+            "OpenAI-compatible /v1 endpoint?"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise EngineUnavailable(f"The model server sent an unexpected stream event: {data[:200]!r}.")
+    return payload
+
+
+def _check_base_url(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"{url!r} is not a server URL. Use the server's base URL, e.g. http://127.0.0.1:8080/v1.")
+    if parts.username or parts.password:
+        raise InvalidRequest("Do not put credentials in the URL: use the api_key_env option instead.")
+    if parts.query or parts.fragment:
+        raise InvalidRequest("The server URL must not have a query or fragment: use e.g. http://host:8080/v1.")
+    base = url.rstrip("/")
+    if base.endswith("/chat/completions"):
+        raise InvalidRequest(f"Use the base URL without /chat/completions: {base[: -len('/chat/completions')]}.")
+    return base

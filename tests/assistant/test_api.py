@@ -1,0 +1,125 @@
+"""Conversations over HTTP: pages and REST API, with ownership enforced on every verb."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_chat(user):
+    conversation = Conversation.objects.create(owner=user, title="비밀 연구 / secret research")
+    question = Message.objects.create(conversation=conversation, role="user", content="canary-alice-7781")
+    Message.objects.create(conversation=conversation, parent=question, role="assistant", content="answer")
+    return conversation
+
+
+def test_owner_sees_conversation_and_messages(client, user, alice_chat):
+    client.force_login(user)
+
+    listing = client.get("/api/conversations/").json()
+    messages = client.get(f"/api/conversations/{alice_chat.pk}/messages/").json()
+
+    assert [c["title"] for c in listing["results"]] == ["비밀 연구 / secret research"]
+    assert [m["content"] for m in messages["results"]] == ["canary-alice-7781", "answer"]
+    assert client.get(f"/chat/{alice_chat.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path_template", "body"),
+    [
+        ("get", "/api/conversations/{id}/", None),
+        ("patch", "/api/conversations/{id}/", {"title": "stolen"}),
+        ("delete", "/api/conversations/{id}/", None),
+        ("get", "/api/conversations/{id}/messages/", None),
+        ("get", "/chat/{id}/", None),
+    ],
+)
+def test_other_user_gets_404_on_every_verb(client, other_user, alice_chat, method, path_template, body):
+    client.force_login(other_user)
+
+    kwargs = {"data": body, "content_type": "application/json"} if body else {}
+    response = getattr(client, method)(path_template.format(id=alice_chat.pk), **kwargs)
+
+    assert response.status_code == 404
+    assert b"canary-alice-7781" not in response.content
+    alice_chat.refresh_from_db()
+    assert alice_chat.title == "비밀 연구 / secret research"
+
+
+def test_other_user_lists_nothing_of_alice(client, other_user, alice_chat):
+    client.force_login(other_user)
+
+    listing = client.get("/api/conversations/")
+    page = client.get("/chat/")
+
+    assert listing.json()["results"] == []
+    assert b"canary-alice-7781" not in page.content and "비밀 연구".encode() not in page.content
+
+
+def test_anonymous_is_sent_to_sign_in_and_api_refuses(client, alice_chat):
+    assert client.get("/chat/").status_code == 302
+    assert client.get("/chat/").headers["Location"].startswith("/accounts/login/")
+    assert client.get("/api/conversations/").status_code == 403
+
+
+def test_create_rename_delete(client, user, text_model):
+    client.force_login(user)
+
+    created = client.post("/api/conversations/", {"model": "gemma-test"}, content_type="application/json")
+    conversation_id = created.json()["id"]
+    renamed = client.patch(
+        f"/api/conversations/{conversation_id}/", {"title": "공정 분석"}, content_type="application/json"
+    )
+    deleted = client.delete(f"/api/conversations/{conversation_id}/")
+
+    assert created.status_code == 201 and created.json()["model"] == "gemma-test"
+    assert renamed.json()["title"] == "공정 분석"
+    assert deleted.status_code == 204
+    assert not Conversation.objects.filter(pk=conversation_id).exists()
+
+
+def test_unknown_model_is_a_clear_error(client, user):
+    client.force_login(user)
+
+    response = client.post("/api/conversations/", {"model": "no-such-model"}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_model"
+
+
+def test_api_enforces_csrf_for_session_users(user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    response = browser.post("/api/conversations/", {}, content_type="application/json")
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+
+
+def test_oversized_json_body_is_refused(client, user, settings):
+    client.force_login(user)
+
+    response = client.post(
+        "/api/conversations/", '{"title": "' + "x" * (2 * 1024 * 1024) + '"}', content_type="application/json"
+    )
+
+    assert response.status_code == 413
+    assert Conversation.objects.count() == 0
+
+
+def test_pages_send_a_strict_content_security_policy(client, user):
+    client.force_login(user)
+
+    response = client.get("/chat/")
+
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "img-src 'self' data: blob:" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

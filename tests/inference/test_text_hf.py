@@ -1,0 +1,341 @@
+"""The transformers engine on the tiny random EXAONE 4.0 model: streaming, batching, cancel and loading errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from inference.errors import (
+    EngineUnavailable,
+    InvalidRequest,
+    ModelLoadError,
+    PromptTooLong,
+    UnsafeModelFormat,
+)
+from inference.registry import ModelSpec
+from inference.text.detokenize import REPLACEMENT, IncrementalDetokenizer
+from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+
+torch = pytest.importorskip("torch")
+
+PROMPTS = [
+    "안녕하세요? 오늘 서울 날씨는 어때요?",
+    "What is the capital of South Korea?",
+    "def sort_numbers(values):  # 정렬해 주세요 🚀",
+    # Longer than the model's 64-token sliding window, so local and global attention layers differ.
+    "한국어와 영어를 모두 이해하는 전문가 도우미입니다. " * 12 + "Summarise this.",
+]
+
+
+def _spec(path: Path | str, **fields) -> ModelSpec:
+    return ModelSpec(
+        name=fields.pop("name", "tiny-exaone"),
+        kind="text",
+        engine="transformers",
+        path=str(path),
+        **{"context_length": 2048, **fields},
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_exaone_dir):
+    from inference.text.hf import TransformersEngine
+
+    engine = TransformersEngine.from_spec(_spec(tiny_exaone_dir))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def reference_model(tiny_exaone_dir):
+    """The same weights loaded plainly, to compare the engine with transformers' own ``generate``."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_exaone_dir, local_files_only=True).eval()
+
+
+def _request(text: str, *, thinking: bool = False, cancel=None, **sampling) -> TextRequest:
+    extra = {"cancel": cancel} if cancel else {}
+    return TextRequest(
+        messages=(ChatMessage("user", text),),
+        sampling=SamplingParams(**{"temperature": 0.0, "max_new_tokens": 24, **sampling}),
+        enable_thinking=thinking,
+        **extra,
+    )
+
+
+def _run(engine, request: TextRequest) -> tuple[list[TextDelta], TextDone]:
+    events = list(engine.stream(request))
+    assert isinstance(events[-1], TextDone)
+    assert all(isinstance(event, TextDelta) for event in events[:-1])
+    return events[:-1], events[-1]
+
+
+def _prompt_ids(tokenizer, text: str, *, thinking: bool = False) -> list[int]:
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True, enable_thinking=thinking
+    )
+    return tokenizer(rendered, add_special_tokens=False)["input_ids"]
+
+
+def _reference(model, tokenizer, text: str, max_new_tokens: int, **generate) -> list[int]:
+    prompt = _prompt_ids(tokenizer, text)
+    with torch.no_grad():
+        output = model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **generate,
+        )
+    return output[0, len(prompt) :].tolist()
+
+
+def _shown(tokenizer, ids: list[int]) -> str:
+    """What a user should see of ``ids``: the decode without broken bytes or NUL (a random model writes both)."""
+    return tokenizer.decode(ids, skip_special_tokens=True).replace(REPLACEMENT, "").replace("\x00", "")
+
+
+# ------------------------------------------------------------------------------------------ streaming
+
+
+def test_stream_matches_transformers_generate_and_counts_usage(engine, reference_model, tiny_exaone_tokenizer):
+    tokenizer = tiny_exaone_tokenizer
+    expected_ids = _reference(reference_model, tokenizer, PROMPTS[0], 24)
+
+    deltas, done = _run(engine, _request(PROMPTS[0]))
+
+    expected_text = _shown(tokenizer, expected_ids)
+    assert done.text == "".join(d.text for d in deltas) == expected_text
+    assert done.reasoning == ""
+    assert not any(REPLACEMENT in d.text for d in deltas)
+    assert done.usage.prompt_tokens == len(_prompt_ids(tokenizer, PROMPTS[0]))
+    assert done.usage.prompt_tokens == engine.count_tokens([ChatMessage("user", PROMPTS[0])])
+    assert done.usage.completion_tokens == len(expected_ids)
+    assert done.finish_reason == ("stop" if expected_ids[-1] == tokenizer.eos_token_id else "length")
+    assert done.model == "tiny-exaone"
+    assert 0 < done.timings.ttft_ms <= done.timings.total_ms
+
+
+def test_repetition_penalty_matches_transformers(engine, reference_model, tiny_exaone_tokenizer):
+    expected_ids = _reference(reference_model, tiny_exaone_tokenizer, PROMPTS[1], 32, repetition_penalty=1.3)
+
+    _, done = _run(engine, _request(PROMPTS[1], max_new_tokens=32, repetition_penalty=1.3))
+
+    expected = _shown(tiny_exaone_tokenizer, expected_ids)
+    assert done.text == expected
+    assert done.usage.completion_tokens == len(expected_ids)
+
+
+def test_answer_is_cut_at_the_context_window(tiny_exaone_dir, tiny_exaone_tokenizer):
+    from inference.text.hf import TransformersEngine
+
+    small = TransformersEngine.from_spec(_spec(tiny_exaone_dir, name="tiny-small", context_length=40))
+    try:
+        prompt_tokens = len(_prompt_ids(tiny_exaone_tokenizer, "hello"))
+        _, done = _run(small, _request("hello", max_new_tokens=500, repetition_penalty=1.5))
+        assert done.usage.completion_tokens <= 40 - prompt_tokens
+        with pytest.raises(PromptTooLong, match="Shorten"):
+            list(small.stream(_request("긴 질문입니다. " * 40)))
+    finally:
+        small.close()
+
+
+# ------------------------------------------------------------------------------------------ thinking
+
+
+def test_thinking_on_starts_the_stream_inside_reasoning(engine, tiny_exaone_tokenizer):
+    text_off, ids_off = engine.render([ChatMessage("user", PROMPTS[1])], enable_thinking=False)
+    text_on, ids_on = engine.render([ChatMessage("user", PROMPTS[1])], enable_thinking=True)
+
+    deltas, done = _run(engine, _request(PROMPTS[1], thinking=True))
+
+    assert text_off.endswith("[|assistant|]") and text_on.endswith("[|assistant|]<think>\n")
+    assert ids_on == _prompt_ids(tiny_exaone_tokenizer, PROMPTS[1], thinking=True)
+    assert done.usage.prompt_tokens == len(ids_on) == len(ids_off) + 2
+    # The random model never writes </think>, so everything it says is reasoning.
+    assert done.reasoning and done.text == ""
+    assert "".join(d.reasoning for d in deltas) == done.reasoning
+
+
+def test_thinking_off_gives_visible_text(engine):
+    _, done = _run(engine, _request(PROMPTS[1], thinking=False))
+
+    assert done.text and done.reasoning == ""
+
+
+# ------------------------------------------------------------------------------------------ cancel
+
+
+def test_cancel_stops_within_one_token(engine, reference_model, tiny_exaone_tokenizer):
+    tokenizer = tiny_exaone_tokenizer
+    seen: list[TextDelta] = []
+    request = _request(PROMPTS[2], max_new_tokens=200, cancel=lambda: len(seen) >= 5)
+    # The tokens that make up the first five visible deltas: the engine may not keep a single one more.
+    expected_ids = _reference(reference_model, tokenizer, PROMPTS[2], 60)
+    detokenizer = IncrementalDetokenizer(tokenizer)
+    shown = [bool(detokenizer.push(token_id)) for token_id in expected_ids]
+    tokens_for_five = [i for i, visible in enumerate(shown, start=1) if visible][4]
+
+    done = None
+    for event in engine.stream(request):
+        if isinstance(event, TextDelta):
+            seen.append(event)
+        else:
+            done = event
+
+    assert done.finish_reason == "cancelled"
+    assert len(seen) == 5
+    assert done.text == "".join(d.text for d in seen)
+    assert done.usage.completion_tokens == tokens_for_five
+    deadline = time.monotonic() + 5
+    while engine.batcher.active and time.monotonic() < deadline:  # the batch slot is freed too
+        time.sleep(0.01)
+    assert engine.batcher.active == 0
+
+
+def test_cancel_before_the_first_token_gives_an_empty_answer(engine):
+    _, done = _run(engine, _request(PROMPTS[0], cancel=lambda: True))
+
+    assert done.finish_reason == "cancelled"
+    assert done.text == "" and done.usage.completion_tokens == 0
+
+
+def test_a_reader_that_stops_early_frees_its_batch_slot(engine):
+    stream = engine.stream(_request(PROMPTS[0], max_new_tokens=500, repetition_penalty=1.5))
+    next(stream)
+    stream.close()
+
+    deadline = time.monotonic() + 5
+    while engine.batcher.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.batcher.active == 0
+
+
+# ------------------------------------------------------------------------------------------ sampling
+
+
+def test_same_seed_gives_the_same_answer_and_another_seed_does_not(engine):
+    sampling = {"temperature": 1.0, "top_p": 0.9, "top_k": 40, "max_new_tokens": 32}
+
+    _, first = _run(engine, _request(PROMPTS[1], seed=1234, **sampling))
+    _, again = _run(engine, _request(PROMPTS[1], seed=1234, **sampling))
+    _, other = _run(engine, _request(PROMPTS[1], seed=4321, **sampling))
+
+    assert first.text == again.text and first.usage == again.usage
+    assert other.text != first.text
+
+
+def test_unknown_sampling_setting_is_refused(engine, tiny_exaone_dir):
+    from inference.text.hf import TransformersEngine
+
+    with pytest.raises(InvalidRequest, match="temprature"):
+        SamplingParams.from_dict({"temprature": 0.5})
+    loose = TextRequest(messages=(ChatMessage("user", "hi"),), sampling={"temprature": 0.5})  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest, match="Unknown sampling setting"):
+        list(engine.stream(loose))
+    with pytest.raises(InvalidRequest, match="Unknown sampling setting"):
+        TransformersEngine.from_spec(_spec(tiny_exaone_dir, default_sampling={"top_q": 0.5}))
+    with pytest.raises(InvalidRequest, match="Unknown option"):
+        TransformersEngine.from_spec(_spec(tiny_exaone_dir, options={"n_gpu_layers": 99}))
+
+
+# ------------------------------------------------------------------------------------------ batching
+
+
+def test_concurrent_requests_are_batched_and_match_serial_greedy_output(engine, reference_model, tiny_exaone_tokenizer):
+    serial = [_run(engine, _request(p, max_new_tokens=48))[1] for p in PROMPTS]
+    # Independent check of the serial path on the long prompt (sliding window in play).
+    long_ids = _reference(reference_model, tiny_exaone_tokenizer, PROMPTS[3], 48)
+    expected = _shown(tiny_exaone_tokenizer, long_ids)
+    assert serial[3].text == expected
+
+    engine.batcher.peak_batch_size = 0
+    results: list[TextDone | None] = [None] * (2 * len(PROMPTS))
+    start = threading.Barrier(len(results))
+
+    def worker(index: int) -> None:
+        start.wait()
+        results[index] = _run(engine, _request(PROMPTS[index % len(PROMPTS)], max_new_tokens=48))[1]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(results))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert engine.batcher.peak_batch_size >= 2
+    for index, done in enumerate(results):
+        reference = serial[index % len(PROMPTS)]
+        assert done is not None
+        assert (done.text, done.usage, done.finish_reason) == (reference.text, reference.usage, reference.finish_reason)
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def test_pickle_only_folder_is_refused(tiny_exaone_dir, tmp_path):
+    from inference.text.hf import TransformersEngine
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_exaone_dir, folder)
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"a pickle that is never opened")
+
+    with pytest.raises(UnsafeModelFormat, match="pickle"):
+        TransformersEngine.from_spec(_spec(folder))
+
+
+def test_missing_folder_says_where_to_put_the_model(tmp_path):
+    from inference.text.hf import TransformersEngine
+
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        TransformersEngine.from_spec(_spec(tmp_path / "nowhere", hub_id="LGAI-EXAONE/EXAONE-4.0-1.2B"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        TransformersEngine.from_spec(_spec(tmp_path / "empty"))
+
+
+def test_corrupt_weights_give_a_clear_load_error(tiny_exaone_dir, tmp_path):
+    from inference.text.hf import TransformersEngine
+
+    folder = tmp_path / "corrupt"
+    shutil.copytree(tiny_exaone_dir, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+    with pytest.raises(ModelLoadError, match="Could not load the weights.*download is complete"):
+        TransformersEngine.from_spec(_spec(folder))
+
+
+def test_closed_engine_refuses_new_requests(tiny_exaone_dir):
+    from inference.text.hf import TransformersEngine
+
+    engine = TransformersEngine.from_spec(_spec(tiny_exaone_dir, name="tiny-closed"))
+    engine.close()
+
+    with pytest.raises(EngineUnavailable, match="unloaded"):
+        list(engine.stream(_request("hi")))
+
+
+def test_demo_model_build_is_deterministic_for_a_seed(tiny_exaone_dir, tmp_path, tiny_exaone_tokenizer):
+    from inference.demo.text import build_text_model
+
+    again = build_text_model(tmp_path / "again", seed=0)
+    other = build_text_model(tmp_path / "other", seed=1)
+
+    for name in ("model.safetensors", "tokenizer.json", "config.json", "chat_template.jinja"):
+        assert (again / name).read_bytes() == (tiny_exaone_dir / name).read_bytes(), name
+    assert (other / "model.safetensors").read_bytes() != (again / "model.safetensors").read_bytes()
+    assert not [p for p in again.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
+    config = json.loads((again / "config.json").read_text())
+    generation = json.loads((again / "generation_config.json").read_text())
+    assert config["architectures"] == ["Exaone4ForCausalLM"]
+    assert generation["eos_token_id"] == tiny_exaone_tokenizer.eos_token_id
+    assert tiny_exaone_tokenizer.convert_ids_to_tokens(generation["eos_token_id"]) == "[|endofturn|]"

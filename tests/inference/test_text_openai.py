@@ -1,0 +1,299 @@
+"""The OpenAI-compatible engine against a real llama-server (xllamacpp) running the packaged Gemma 3 270M."""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError
+from inference.registry import ModelSpec
+from inference.text.openai_compat import (
+    ALLOWED_HOSTS_ENV,
+    BlockedAddress,
+    OpenAIEngine,
+    blocked_reason,
+    estimate_tokens,
+    iter_sse_data,
+)
+from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+
+pytestmark = pytest.mark.slow
+
+# Gemma's turn markers, plus what llama-server needs to recognise a thinking template: reasoning of earlier
+# turns inside <think> tags, and a generation prompt that opens <think> when thinking is enabled. The server
+# then streams what the model writes after it as ``reasoning_content``.
+THINKING_TEMPLATE = """{%- for m in messages -%}<start_of_turn>{{ m['role'] }}
+{% if m['role'] == 'assistant' and m['reasoning_content'] is defined and m['reasoning_content'] %}<think>
+{{ m['reasoning_content'] }}
+</think>
+
+{% endif %}{{ m['content'] }}<end_of_turn>
+{% endfor -%}
+{%- if add_generation_prompt %}<start_of_turn>model
+{% if enable_thinking is defined and enable_thinking %}<think>
+{% endif %}{% endif %}"""
+
+QUESTION = (ChatMessage("user", "Why is the sky blue? 한국어로도 설명해 주세요."),)
+
+
+@pytest.fixture(scope="module")
+def server_url(gemma_path):
+    xllamacpp = pytest.importorskip("xllamacpp")
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gemma_path)
+    params.n_ctx = 2048
+    params.n_parallel = 2
+    # One thread: on a small shared machine llama.cpp's spinning worker threads slow down badly under load.
+    params.cpuparams.n_threads = 1
+    params.cpuparams_batch.n_threads = 1
+    params.verbosity = -1  # quiet: errors only
+    params.chat_template = THINKING_TEMPLATE
+    server = xllamacpp.Server(params)
+    yield server.listening_address + "/v1"
+    del server  # stops the HTTP server and frees the model
+    gc.collect()
+
+
+def _engine(url: str, **options) -> OpenAIEngine:
+    return OpenAIEngine.from_spec(
+        ModelSpec(name="gemma-remote", kind="text", engine="openai", path=url, context_length=2048, options=options)
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(server_url):
+    engine = _engine(server_url, allowed_hosts=["127.0.0.1"], timeout=120)
+    yield engine
+    engine.close()
+
+
+def _request(*, thinking: bool = False, cancel=None, **sampling) -> TextRequest:
+    extra = {"cancel": cancel} if cancel else {}
+    return TextRequest(
+        messages=QUESTION,
+        sampling=SamplingParams(**{"temperature": 0.0, "max_new_tokens": 8, "seed": 3, **sampling}),
+        enable_thinking=thinking,
+        **extra,
+    )
+
+
+def _run(engine: OpenAIEngine, request: TextRequest) -> tuple[list[TextDelta], TextDone]:
+    events = list(engine.stream(request))
+    assert isinstance(events[-1], TextDone)
+    assert all(isinstance(event, TextDelta) for event in events[:-1])
+    return events[:-1], events[-1]
+
+
+# ------------------------------------------------------------------------------------------ streaming
+
+
+def test_stream_joins_to_final_text_with_server_usage(engine):
+    deltas, done = _run(engine, _request())
+
+    assert done.text and done.text == "".join(d.text for d in deltas)
+    assert done.reasoning == ""
+    assert done.finish_reason == "length"
+    assert done.usage.completion_tokens == 8
+    # The server's own tokenizer and template count the prompt exactly.
+    assert done.usage.prompt_tokens == engine.count_tokens(QUESTION)
+    assert engine._count_mode == "llama"
+    assert done.model == "gemma-remote"
+    assert 0 < done.timings.ttft_ms <= done.timings.total_ms
+
+
+def test_greedy_with_a_seed_is_reproducible(engine):
+    _, first = _run(engine, _request())
+    _, second = _run(engine, _request())
+
+    assert first.text == second.text
+
+
+def test_reasoning_content_is_streamed_as_reasoning(engine):
+    deltas, done = _run(engine, _request(thinking=True))
+
+    # The small model never closes its thinking, so all of it is reasoning.
+    assert done.reasoning and done.text == ""
+    assert "".join(d.reasoning for d in deltas) == done.reasoning
+
+
+def test_cancel_closes_the_stream_within_one_chunk(engine):
+    seen: list[TextDelta] = []
+    request = _request(max_new_tokens=200, cancel=lambda: len(seen) >= 2)
+
+    done = None
+    for event in engine.stream(request):
+        if isinstance(event, TextDelta):
+            seen.append(event)
+        else:
+            done = event
+
+    assert done.finish_reason == "cancelled"
+    assert len(seen) == 2
+    assert done.text == "".join(d.text for d in seen)
+    assert done.usage.completion_tokens == 2
+    # The server is free again: a new request completes normally.
+    assert _run(engine, _request(max_new_tokens=2))[1].finish_reason == "length"
+
+
+# ------------------------------------------------------------------------------------------ SSRF guard
+
+
+def test_loopback_is_refused_unless_allow_listed(server_url, monkeypatch):
+    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
+    with pytest.raises(BlockedAddress, match="loopback.*allowed_hosts"):
+        list(_engine(server_url).stream(_request()))
+
+    monkeypatch.setenv(ALLOWED_HOSTS_ENV, "example.org, 127.0.0.1")
+    assert _run(_engine(server_url), _request(max_new_tokens=2))[1].usage.completion_tokens == 2
+
+
+def test_allow_listed_network_range_is_accepted(server_url, monkeypatch):
+    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
+
+    _, done = _run(_engine(server_url, allowed_hosts="127.0.0.0/8"), _request(max_new_tokens=2))
+
+    assert done.finish_reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/v1", "link-local"),
+        ("http://[::ffff:127.0.0.1]:8080/v1", "IPv4-mapped"),
+        ("http://10.0.0.1:8000/v1", "private"),
+        ("http://192.168.1.10/v1", "private"),
+        ("http://localhost:8080/v1", "loopback"),
+        ("http://0.0.0.0:8080/v1", "unspecified"),
+        ("http://[::1]:8080/v1", "loopback"),
+        ("http://[fd00:ec2::254]/v1", "private"),
+    ],
+)
+def test_internal_addresses_are_refused_before_any_request(url, reason, monkeypatch):
+    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
+    engine = _engine(url)
+
+    with pytest.raises(BlockedAddress, match=reason):
+        list(engine.stream(_request()))
+    with pytest.raises(BlockedAddress):  # token counting goes through the same guard
+        engine._client.get(url)
+
+
+def test_addresses_wrapping_internal_ipv4_are_judged_by_the_inner_address():
+    assert "loopback" in blocked_reason(ipaddress.ip_address("2002:7f00:1::"))  # 6to4 of 127.0.0.1
+    assert "private" in blocked_reason(ipaddress.ip_address("64:ff9b::a00:1"))  # NAT64 of 10.0.0.1
+    assert blocked_reason(ipaddress.ip_address("100.64.0.1"))  # carrier-grade NAT is not public
+    assert blocked_reason(ipaddress.ip_address("8.8.8.8")) is None
+    assert blocked_reason(ipaddress.ip_address("2001:4860:4860::8888")) is None
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+def test_connection_refused_says_to_start_the_server():
+    engine = _engine("http://127.0.0.1:9/v1", allowed_hosts=["127.0.0.1"])  # port 9 (discard): nothing listens
+
+    with pytest.raises(EngineUnavailable, match="Cannot connect.*Start the server"):
+        list(engine.stream(_request()))
+
+
+def test_wrong_path_reports_the_status_and_what_to_check(server_url):
+    engine = _engine(server_url + "/wrong", allowed_hosts=["127.0.0.1"])
+
+    with pytest.raises(EngineUnavailable, match="answered 404.*ends in /v1"):
+        list(engine.stream(_request()))
+
+
+class _FakeAuthServer(BaseHTTPRequestHandler):
+    """A plain HTTP server (no model) that checks the API key and redirects one path."""
+
+    seen_headers: list[dict[str, str]] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        type(self).seen_headers.append(dict(self.headers))
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps({"error": {"message": "Invalid API Key", "type": "authentication_error"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def fake_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAuthServer)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    _FakeAuthServer.seen_headers = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_server_error_message_and_api_key_are_passed_on(fake_server, monkeypatch):
+    monkeypatch.setenv("TEST_REMOTE_KEY", "sk-test-123")
+    engine = _engine(fake_server + "/v1", allowed_hosts=["127.0.0.1"], api_key_env="TEST_REMOTE_KEY")
+
+    with pytest.raises(EngineUnavailable, match="answered 401: Invalid API Key.*api_key_env"):
+        list(engine.stream(_request()))
+    assert _FakeAuthServer.seen_headers[-1]["Authorization"] == "Bearer sk-test-123"
+
+
+def test_redirects_are_not_followed(fake_server):
+    engine = _engine(fake_server + "/redirect/v1", allowed_hosts=["127.0.0.1"])
+
+    with pytest.raises(EngineUnavailable, match="redirects to http://169.254.169.254"):
+        list(engine.stream(_request()))
+    assert len(_FakeAuthServer.seen_headers) == 1
+
+
+def test_token_count_is_estimated_when_the_server_cannot_count(fake_server):
+    engine = _engine(fake_server + "/v1", allowed_hosts=["127.0.0.1"])
+
+    assert engine.count_tokens(QUESTION) == estimate_tokens(QUESTION)
+    assert engine._count_mode == "estimate"
+    assert engine.count_tokens(QUESTION[:1] * 3) == estimate_tokens(QUESTION[:1] * 3)  # no more probing
+    assert len(_FakeAuthServer.seen_headers) == 2  # /apply-template and /tokenize, asked once
+
+
+def test_token_count_of_an_unreachable_server_is_estimated_for_now():
+    engine = _engine("http://127.0.0.1:9/v1", allowed_hosts=["127.0.0.1"])
+
+    assert engine.count_tokens(QUESTION) == estimate_tokens(QUESTION)
+    assert engine._count_mode is None  # asked again once the server is up
+
+
+def test_settings_are_checked_when_the_model_is_registered(monkeypatch):
+    monkeypatch.delenv("MISSING_KEY_VAR", raising=False)
+    with pytest.raises(InvalidRequest, match="api_key_env"):
+        _engine("http://example.org/v1", api_key="sk-secret")
+    with pytest.raises(ModelLoadError, match="MISSING_KEY_VAR"):
+        _engine("http://example.org/v1", api_key_env="MISSING_KEY_VAR")
+    with pytest.raises(InvalidRequest, match="Unknown option"):
+        _engine("http://example.org/v1", n_gpu_layers=3)
+    with pytest.raises(InvalidRequest, match="base URL"):
+        _engine("example.org:8080")
+    with pytest.raises(InvalidRequest, match="without /chat/completions"):
+        _engine("http://example.org/v1/chat/completions")
+    with pytest.raises(InvalidRequest, match="credentials"):
+        _engine("http://user:pass@example.org/v1")
+
+
+def test_server_sent_events_are_parsed():
+    lines = [": keep-alive", 'data: {"a":', "data: 1}", "", "event: message", "data:[DONE]", ""]
+
+    assert list(iter_sse_data(lines)) == ['{"a":\n1}', "[DONE]"]
