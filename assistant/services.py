@@ -208,6 +208,8 @@ def reply_generate(*, message_id: int) -> None:
             message.ttft_ms = done.timings.ttft_ms
             message.total_ms = done.timings.total_ms
             message.tokens_per_s = done.timings.tokens_per_s(done.usage.completion_tokens)
+            if message.status == Message.Status.DONE and not (done.text.strip() or done.reasoning.strip()):
+                message.error = _("The model returned no text. Send the message again or choose another model.")
         except (ChatError, InferenceError) as exc:
             message.content = publisher.text_so_far
             message.status = Message.Status.FAILED

@@ -1,11 +1,15 @@
-"""`make run` serves the app: the README's second command, tried as a newcomer would."""
+"""`make run` serves the app: the README's commands, tried as a newcomer would, with a scripted client."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,33 +26,92 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_make_run_serves_healthz_and_sign_in(tmp_path):
+@pytest.fixture
+def served(tmp_path, gemma_path):
+    """`make run` on a fresh var/ folder, with the demo Gemma model and one account made the README's way."""
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "EXAONE_VAR_DIR": str(tmp_path / "var")}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "EXAONE_VAR_DIR": str(tmp_path / "var"),
+        "MODELS_DIR": str(gemma_path.parent),  # the assembled GGUF is reused, not copied
+        "DJANGO_SUPERUSER_USERNAME": "newcomer",
+        "DJANGO_SUPERUSER_EMAIL": "newcomer@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-pass-phrase-2026",
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    server = subprocess.Popen(
-        ["make", "run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    manage = [sys.executable, "manage.py"]
+    # A fixed seed makes the small base model's answer reproducible (some samples are empty answers).
+    seeded = (
+        "from catalog.models import ModelEntry as M; m = M.objects.get(name='gemma-3-270m-demo'); "
+        "m.default_sampling = {**m.default_sampling, 'seed': 1, 'max_new_tokens': 48}; m.save()"
     )
-    try:
-        body = None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and body is None:
-            try:
-                body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        sign_in = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", headers={"Accept-Language": "ko"})
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    for command in (
+        ["migrate", "-v0"],
+        ["build_demo_models", "--only", "gemma"],
+        ["createsuperuser", "--noinput"],
+        ["shell", "-c", seeded],
+    ):
+        subprocess.run(manage + command, cwd=REPO, env=env, check=True, timeout=300, capture_output=True)
+    server = subprocess.Popen(
+        ["make", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base + "/healthz", timeout=5)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield base
+    os.killpg(server.pid, signal.SIGTERM)
+    server.communicate(timeout=30)
 
-    assert body is not None, output
-    assert body["status"] == "ok" and body["database"]["vendor"] == "sqlite"
-    assert sign_in.status_code == 200
-    assert "로그인" in sign_in.text  # the Korean sign-in page
+
+def test_make_run_serves_healthz_and_the_korean_sign_in_page(served, tmp_path):
+    health = httpx.get(served + "/healthz").json()
+    sign_in = httpx.get(served + "/accounts/login/", headers={"Accept-Language": "ko"})
+
+    assert health["status"] == "ok" and health["database"]["vendor"] == "sqlite"
+    assert sign_in.status_code == 200 and "로그인" in sign_in.text
     assert (tmp_path / "var" / "exaone.sqlite3").exists()
+
+
+def test_scripted_client_signs_in_and_streams_a_korean_reply(served):
+    import websockets
+
+    browser = httpx.Client(base_url=served, follow_redirects=True)
+    page = browser.get("/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    signed_in = browser.post(
+        "/accounts/login/",
+        data={"username": "newcomer", "password": "a-long-pass-phrase-2026", "csrfmiddlewaretoken": token},
+        headers={"Referer": served + "/accounts/login/"},
+    )
+    conversation = browser.post(
+        "/api/conversations/", json={}, headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": served}
+    ).json()
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+
+    async def chat() -> list[dict]:
+        url = served.replace("http", "ws") + f"/ws/chat/{conversation['id']}/"
+        events = []
+        async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": served}) as ws:
+            await ws.send(
+                json.dumps({"type": "message.send", "content": "반도체 식각 공정을 한 문장으로 설명해 주세요."})
+            )
+            while not events or events[-1]["type"] not in ("message.done", "error"):
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=120)))
+        return events
+
+    events = asyncio.run(chat())
+
+    assert signed_in.url.path == "/chat/"
+    deltas = [e for e in events if e["type"] == "message.delta"]
+    done = events[-1]
+    assert done["type"] == "message.done" and done["message"]["status"] == "done"
+    assert deltas and "".join(d["text"] for d in deltas) == done["message"]["content"]
+    assert events[0]["message"]["content"] == "반도체 식각 공정을 한 문장으로 설명해 주세요."
+    stored = browser.get(f"/api/conversations/{conversation['id']}/messages/").json()["results"]
+    assert stored[-1]["content"] == done["message"]["content"]

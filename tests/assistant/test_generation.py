@@ -1,0 +1,125 @@
+"""reply_generate with each kind of outcome, called as a worker calls it."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import services
+from assistant.models import Conversation, Message
+from catalog.services import model_register
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _send(user, text="질문"):
+    conversation = Conversation.objects.create(owner=user)
+    _, reply = services.message_send(user=user, conversation=conversation, content=text)
+    return conversation, reply
+
+
+@pytest.fixture
+def inline_jobs(monkeypatch):
+    """Run dispatched jobs right here, so the test sees the outcome without waiting on threads."""
+    from exaone_web import jobs
+
+    monkeypatch.setattr(jobs, "dispatch", lambda task, *args, queue: task.run(*args))
+
+
+@pytest.mark.slow
+def test_tiny_exaone_through_transformers_streams_korean_into_the_database(user, tmp_path, settings, inline_jobs):
+    from inference.demo.text import build_text_model
+
+    build_text_model(tmp_path / "exaone4-tiny")
+    settings.MODELS_DIR = tmp_path
+    model_register(
+        name="exaone4-tiny-demo",
+        display_name="EXAONE 4.0 tiny",
+        kind="text",
+        engine="transformers",
+        path="exaone4-tiny",
+        context_length=2048,
+        default_sampling={"max_new_tokens": 24, "seed": 3},
+        is_default=True,
+        demo=True,
+    )
+
+    conversation, reply = _send(user, "안녕하세요, 촉매란 무엇인가요?")
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.DONE, reply.error
+    assert reply.completion_tokens and 0 < reply.completion_tokens <= 24
+    assert reply.prompt_tokens > 10
+    assert "\ufffd" not in reply.content
+    assert reply.model_name == "EXAONE 4.0 tiny"
+
+
+def test_missing_model_file_fails_the_reply_clearly_and_shows_in_healthz(user, client, tmp_path, inline_jobs):
+    model_register(
+        name="gone",
+        display_name="Gone model",
+        kind="text",
+        engine="llamacpp",
+        path=str(tmp_path / "nowhere.gguf"),
+        is_default=True,
+    )
+
+    _, reply = _send(user)
+    health = client.get("/healthz").json()
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.FAILED
+    assert "does not exist" in reply.error and "make setup" in reply.error
+    assert "Gone model" in health["engines"]["errors"]
+
+
+def test_pickle_only_model_is_refused(user, tmp_path, inline_jobs):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "exaone4"}')
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
+    model_register(
+        name="pickled", display_name="Pickled", kind="text", engine="transformers", path=str(folder), is_default=True
+    )
+
+    _, reply = _send(user)
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.FAILED
+    assert "pickle" in reply.error
+
+
+def test_no_model_at_all_is_refused_before_saving(user):
+    conversation = Conversation.objects.create(owner=user)
+
+    with pytest.raises(services.ChatError) as caught:
+        services.message_send(user=user, conversation=conversation, content="hello")
+
+    assert caught.value.code == "no_model"
+    assert conversation.messages.count() == 0
+
+
+def test_stop_while_queued_ends_the_reply_at_once(user, text_model, monkeypatch):
+    from exaone_web import jobs
+
+    monkeypatch.setattr(jobs, "dispatch", lambda task, *args, queue: None)  # the queue is slow today
+    conversation, reply = _send(user)
+
+    services.generation_stop(conversation=conversation, message_id=reply.pk)
+    services.reply_generate(message_id=reply.pk)  # the job arrives late
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.STOPPED and reply.content == ""
+
+
+def test_full_queue_fails_the_reply_with_a_retry_hint(user, text_model, monkeypatch):
+    from exaone_web import jobs
+
+    def full(task, *args, queue):
+        raise jobs.QueueFull(queue)
+
+    monkeypatch.setattr(jobs, "dispatch", full)
+
+    _, reply = _send(user)
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.FAILED and "busy" in reply.error

@@ -1,0 +1,101 @@
+"""build_demo_models and pull_model, as an admin runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import ModelEntry
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.slow
+def test_build_demo_models_writes_and_registers_the_tiny_text_model(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+
+    call_command("build_demo_models", "--only", "text")
+
+    entry = ModelEntry.objects.get(name="exaone4-tiny-demo")
+    assert entry.demo and entry.engine == "transformers" and entry.kind == "text"
+    assert (tmp_path / "exaone4-tiny" / "config.json").exists()
+    assert list((tmp_path / "exaone4-tiny").glob("*.safetensors"))
+    assert not list((tmp_path / "exaone4-tiny").glob("*.bin"))
+
+
+def test_demo_registration_keeps_an_admins_default(settings, tmp_path):
+    from catalog.services import demo_models_register, model_register
+
+    model_register(
+        name="house-model",
+        display_name="House",
+        kind="text",
+        engine="openai",
+        path="http://10.0.0.5:8000/v1",
+        is_default=True,
+    )
+    demo_models_register(names={"gemma-3-270m-demo"})  # first registration claims the default
+    ModelEntry.objects.filter(name="house-model").update(is_default=True)
+    ModelEntry.objects.filter(name="gemma-3-270m-demo").update(is_default=False)
+
+    demo_models_register(names={"gemma-3-270m-demo"})  # running setup again
+
+    assert ModelEntry.objects.get(name="house-model").is_default
+    assert not ModelEntry.objects.get(name="gemma-3-270m-demo").is_default
+
+
+def test_pull_model_offline_fails_with_a_clear_message(tmp_path):
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "MODELS_DIR": str(tmp_path),
+        "EXAONE_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SETTINGS_MODULE": "exaone_web.settings.base",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True, timeout=120)
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "pull_model", "LGAI-EXAONE/EXAONE-4.0-1.2B"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert "Could not download LGAI-EXAONE/EXAONE-4.0-1.2B@main" in result.stderr
+    assert "copy its folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pull_model_unreachable_hub_fails_with_a_clear_message(tmp_path):
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # nothing listens there: the same as no network
+        "HF_HUB_ETAG_TIMEOUT": "2",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "2",
+        "MODELS_DIR": str(tmp_path),
+        "EXAONE_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SETTINGS_MODULE": "exaone_web.settings.base",
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True, timeout=120)
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "pull_model", "LGAI-EXAONE/EXAONE-4.0-1.2B"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 1
+    assert "may be offline" in result.stderr and "Traceback" not in result.stderr
+    assert not ModelEntry.objects.filter(hub_id="LGAI-EXAONE/EXAONE-4.0-1.2B").exists()
