@@ -1,6 +1,11 @@
-"""REST API for conversations: one view per action; validate, call a service, return the payload."""
+"""REST API for chat: one view per action; validate, call a service, return the payload."""
 
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,7 +13,8 @@ from rest_framework.views import APIView
 from catalog.models import ModelEntry
 from catalog.selectors import model_list
 
-from . import selectors, services
+from . import exports, profiles, selectors, services
+from .models import Attachment
 from .payloads import conversation_payload, message_payload
 
 
@@ -20,17 +26,24 @@ class ConversationListApi(APIView):
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         model = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
+        profile = serializers.SlugField(max_length=80, required=False, allow_blank=True, default="")
+        enable_thinking = serializers.BooleanField(required=False, default=False)
 
     def get(self, request: Request) -> Response:
-        conversations = selectors.conversation_list(user=request.user).select_related("model")[:200]
-        return Response({"results": [conversation_payload(c) for c in conversations]})
+        query = request.query_params.get("q", "")
+        conversations = selectors.conversation_search(user=request.user, query=query).select_related("model", "profile")
+        return Response({"results": [conversation_payload(c) for c in conversations[:200]]})
 
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             conversation = services.conversation_create(
-                user=request.user, title=data.validated_data["title"], model_name=data.validated_data["model"]
+                user=request.user,
+                title=data.validated_data["title"],
+                model_name=data.validated_data["model"],
+                profile_slug=data.validated_data["profile"],
+                enable_thinking=data.validated_data["enable_thinking"],
             )
         except services.ChatError as exc:
             return _chat_error(exc)
@@ -39,7 +52,11 @@ class ConversationListApi(APIView):
 
 class ConversationDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=200)
+        title = serializers.CharField(max_length=200, required=False)
+        pinned = serializers.BooleanField(required=False)
+        enable_thinking = serializers.BooleanField(required=False)
+        model = serializers.SlugField(max_length=100, required=False, allow_blank=True)
+        profile = serializers.SlugField(max_length=80, required=False, allow_blank=True)
 
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
@@ -49,7 +66,19 @@ class ConversationDetailApi(APIView):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_rename(conversation=conversation, title=data.validated_data["title"])
+        fields = data.validated_data
+        try:
+            conversation = services.conversation_update(
+                user=request.user,
+                conversation=conversation,
+                title=fields.get("title"),
+                pinned=fields.get("pinned"),
+                enable_thinking=fields.get("enable_thinking"),
+                model_name=fields.get("model"),
+                profile_slug=fields.get("profile"),
+            )
+        except services.ChatError as exc:
+            return _chat_error(exc)
         return Response(conversation_payload(conversation))
 
     def delete(self, request: Request, conversation_id: int) -> Response:
@@ -62,7 +91,104 @@ class MessageListApi(APIView):
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         messages = selectors.message_list(conversation=conversation)
-        return Response({"results": [message_payload(m) for m in messages]})
+        return Response(
+            {"current_leaf_id": conversation.current_leaf_id, "results": [message_payload(m) for m in messages]}
+        )
+
+
+class BranchSelectApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        message_id = serializers.IntegerField(min_value=1)
+
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            leaf = services.branch_select(conversation=conversation, message_id=data.validated_data["message_id"])
+        except services.ChatError as exc:
+            return _chat_error(exc)
+        return Response({"current_leaf_id": leaf.pk})
+
+
+class FeedbackApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=[1, -1])
+        comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def put(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            feedback = services.feedback_save(
+                user=request.user, conversation=conversation, message_id=message_id, **data.validated_data
+            )
+        except services.ChatError as exc:
+            return _chat_error(exc)
+        return Response({"rating": feedback.rating, "comment": feedback.comment})
+
+
+class ExportApi(APIView):
+    def get(self, request: Request, conversation_id: int) -> HttpResponse:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        fmt = request.query_params.get("format", "md")
+        name = slugify(conversation.title, allow_unicode=False) or f"conversation-{conversation.pk}"
+        if fmt == "json":
+            body, content_type, suffix = exports.conversation_json(conversation), "application/json", "json"
+        elif fmt == "md":
+            body, content_type, suffix = exports.conversation_markdown(conversation), "text/markdown", "md"
+        else:
+            return Response({"detail": _("format must be md or json.")}, status=400)
+        response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name[:60]}.{suffix}"'
+        return response
+
+
+class AttachmentUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    def post(self, request: Request, conversation_id: int) -> Response:
+        from .tables import MESSAGES, TableError, parse_table, table_to_dict
+
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            return Response({"code": "no_file", "detail": _("Choose a CSV or XLSX file.")}, status=400)
+        if upload.size > settings.CHAT_TABLE_MAX_BYTES:
+            return Response(
+                {
+                    "code": "too_large",
+                    "detail": _("The file is larger than %(limit)d MB. Attach a smaller table.")
+                    % {"limit": settings.CHAT_TABLE_MAX_BYTES // (1024 * 1024)},
+                },
+                status=413,
+            )
+        pending = Attachment.objects.filter(owner=request.user, conversation=conversation, message__isnull=True)
+        if pending.count() >= settings.CHAT_MAX_ATTACHMENTS:
+            return Response(
+                {
+                    "code": "too_many_attachments",
+                    "detail": _("Attach at most %(limit)d files to one message.")
+                    % {"limit": settings.CHAT_MAX_ATTACHMENTS},
+                },
+                status=400,
+            )
+        try:
+            table = parse_table(upload.name, upload.read(), max_bytes=settings.CHAT_TABLE_MAX_BYTES)
+        except TableError as exc:
+            return Response({"code": exc.code, "detail": _(MESSAGES[exc.code]).format(**exc.params)}, status=400)
+        attachment = Attachment.objects.create(
+            owner=request.user,
+            conversation=conversation,
+            name=upload.name[-200:],
+            kind=table.kind,
+            table=table_to_dict(table),
+        )
+        return Response(
+            {"id": attachment.pk, "name": attachment.name, "kind": attachment.kind, "table": attachment.table},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ModelListApi(APIView):
@@ -70,7 +196,6 @@ class ModelListApi(APIView):
         kind = request.query_params.get("kind", ModelEntry.Kind.TEXT)
         if kind not in ModelEntry.Kind.values:
             return Response({"detail": "kind must be text, image or vision."}, status=400)
-        entries = model_list(kind=kind)
         return Response(
             {
                 "results": [
@@ -82,7 +207,44 @@ class ModelListApi(APIView):
                         "default": m.is_default,
                         "licence": m.licence,
                     }
-                    for m in entries
+                    for m in model_list(kind=kind)
+                ]
+            }
+        )
+
+
+class ProfileListApi(APIView):
+    def get(self, request: Request) -> Response:
+        language = getattr(request, "LANGUAGE_CODE", "en")
+        return Response(
+            {
+                "results": [
+                    {
+                        "slug": p.slug,
+                        "name": p.display_name(language),
+                        "domain": p.domain,
+                        "reply_language": p.reply_language,
+                        "version": p.version,
+                    }
+                    for p in profiles.profile_list(user=request.user)
+                ]
+            }
+        )
+
+
+class TemplateListApi(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": t.pk,
+                        "title": t.title,
+                        "body": t.body,
+                        "domain": t.domain,
+                        "variables": profiles.template_variables(t.body),
+                    }
+                    for t in profiles.template_list(user=request.user)
                 ]
             }
         )

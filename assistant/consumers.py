@@ -43,13 +43,34 @@ def _active_snapshots(conversation) -> list[dict[str, Any]]:
 
 
 @database_sync_to_async
-def _send(user, conversation, content):
-    services.message_send(user=user, conversation=conversation, content=content)
+def _send(user, conversation, content, edit_of, attachments):
+    services.message_send(
+        user=user, conversation=conversation, content=content, edit_of=edit_of, attachment_ids=attachments
+    )
+
+
+@database_sync_to_async
+def _regenerate(user, conversation, message_id):
+    services.reply_regenerate(user=user, conversation=conversation, message_id=message_id)
+
+
+@database_sync_to_async
+def _continue(user, conversation, message_id):
+    services.reply_continue(user=user, conversation=conversation, message_id=message_id)
+
+
+@database_sync_to_async
+def _refresh(conversation):
+    conversation.refresh_from_db()
 
 
 @database_sync_to_async
 def _stop(conversation, message_id):
     services.generation_stop(conversation=conversation, message_id=message_id)
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -99,14 +120,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         kind = frame.get("type")
         try:
+            # The conversation's settings (profile, thinking, active branch) may have changed over REST.
+            await _refresh(self.conversation)
             if kind == "message.send":
-                await _send(self.user, self.conversation, frame.get("content"))
-            elif kind == "generation.stop":
-                message_id = frame.get("message_id")
-                if not isinstance(message_id, int):
-                    await self._error("invalid", _("generation.stop needs a numeric message_id."))
+                edit_of = frame.get("edit_of")
+                attachments = frame.get("attachments") or []
+                if (edit_of is not None and not _is_id(edit_of)) or not (
+                    isinstance(attachments, list) and all(_is_id(a) for a in attachments)
+                ):
+                    await self._error("invalid", _("edit_of and attachments must be message and attachment ids."))
                     return
-                await _stop(self.conversation, message_id)
+                await _send(self.user, self.conversation, frame.get("content"), edit_of, attachments)
+            elif kind in ("generation.stop", "message.regenerate", "message.continue"):
+                message_id = frame.get("message_id")
+                if not _is_id(message_id):
+                    await self._error("invalid", _("%(type)s needs a numeric message_id.") % {"type": kind})
+                    return
+                action = {"generation.stop": _stop, "message.regenerate": _regenerate, "message.continue": _continue}
+                if kind == "generation.stop":
+                    await _stop(self.conversation, message_id)
+                else:
+                    await action[kind](self.user, self.conversation, message_id)
             elif kind == "ping":
                 await self._send_json({"type": "pong"})
             else:

@@ -35,13 +35,14 @@ def publish(group: str, payload: dict[str, Any]) -> None:
 
 
 class StreamPublisher:
-    def __init__(self, *, group: str, message_id: int, conversation_id: int) -> None:
+    def __init__(self, *, group: str, message_id: int, conversation_id: int, content: str = "") -> None:
         self.group = group
         self.message_id = message_id
         self.conversation_id = conversation_id
         self.interval = settings.CHAT_STREAM_FLUSH_MS / 1000
         self.seq = 0
-        self.content = ""
+        #: Text already in the message (a continued answer starts from it).
+        self.content = content
         self.reasoning = ""
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []

@@ -1,7 +1,8 @@
 """Reads, always filtered by owner: another user's ids simply do not exist."""
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -20,7 +21,7 @@ def conversation_get(*, user: User, conversation_id: int) -> Conversation:
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.all()
+    return conversation.messages.select_related("feedback", "profile_version").prefetch_related("attachments")
 
 
 def message_active_list(*, conversation: Conversation) -> QuerySet[Message]:
@@ -42,3 +43,21 @@ def branch(*, leaf: Message) -> list[Message]:
         chain.append(by_id[node_id])
         node_id = by_id[node_id].parent_id
     return chain[::-1]
+
+
+def tokens_used_today(*, user: User) -> int:
+    """Prompt and completion tokens of the user's replies since midnight UTC."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    used = Message.objects.filter(
+        conversation__owner=user, role=Message.Role.ASSISTANT, created_at__gte=midnight
+    ).aggregate(total=Sum(F("prompt_tokens") + F("completion_tokens")))["total"]
+    return int(used or 0)
+
+
+def conversation_search(*, user: User, query: str) -> QuerySet[Conversation]:
+    """Conversations whose title or any message contains ``query`` (case-insensitive; Hangul as is)."""
+    query = query.strip()[:200]
+    conversations = conversation_list(user=user)
+    if not query:
+        return conversations
+    return conversations.filter(Q(title__icontains=query) | Q(messages__content__icontains=query)).distinct()

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from catalog.models import ModelEntry
 from catalog.selectors import model_list
 
-from . import selectors
+from . import profiles, selectors
 
 
 @login_required
@@ -20,5 +20,6 @@ def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
             "conversation": conversation,
             "conversations": selectors.conversation_list(user=request.user)[:200],
             "models": model_list(kind=ModelEntry.Kind.TEXT),
+            "profiles": profiles.profile_list(user=request.user),
         },
     )

@@ -155,6 +155,12 @@ CHAT_STREAM_FLUSH_MS = env.int("CHAT_STREAM_FLUSH_MS", default=40)
 #: A streaming reply with no progress for this long is marked failed (its worker died).
 CHAT_STALE_SECONDS = env.int("CHAT_STALE_SECONDS", default=120)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=256 * 1024)
+CHAT_MAX_ATTACHMENTS = env.int("CHAT_MAX_ATTACHMENTS", default=3)
+#: Table rows the model sees per attachment (the page shows more).
+CHAT_TABLE_ROWS = env.int("CHAT_TABLE_ROWS", default=50)
+CHAT_TABLE_MAX_BYTES = env.int("CHAT_TABLE_MAX_BYTES", default=5 * 1024 * 1024)
+#: Lets staff read users' conversations in the admin; every opening is written to the access log.
+ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 
 # -- i18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
@@ -191,6 +197,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # ?format= is ours (conversation export), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # -- security ---------------------------------------------------------------------------------------

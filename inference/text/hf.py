@@ -570,14 +570,23 @@ class TransformersEngine:
     # ----------------------------------------------------------------- prompts
 
     def render(self, messages: Sequence[ChatMessage], *, enable_thinking: bool = False) -> tuple[str, list[int]]:
-        """The chat prompt for ``messages`` as the model's own template renders it, and its token ids."""
+        """The chat prompt for ``messages`` as the model's own template renders it, and its token ids.
+
+        A conversation that ends with an assistant message asks to continue that message (Continue after
+        Stop), so the template leaves its turn open instead of starting a new one.
+        """
         from jinja2.exceptions import TemplateError
 
         conversation = [{"role": m.role, "content": m.content} for m in messages]
+        continuing = bool(messages) and messages[-1].role == "assistant"
         with self._tokenizer_lock:
             try:
                 text = self.tokenizer.apply_chat_template(
-                    conversation, tokenize=False, add_generation_prompt=True, enable_thinking=enable_thinking
+                    conversation,
+                    tokenize=False,
+                    add_generation_prompt=not continuing,
+                    continue_final_message=continuing,
+                    enable_thinking=enable_thinking,
                 )
             except TemplateError as exc:
                 raise InvalidRequest(f"The model's chat template rejected this conversation: {exc}") from exc

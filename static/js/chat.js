@@ -1,30 +1,75 @@
 "use strict";
-// The chat page: renders messages, sends them over the websocket and applies streamed deltas.
-// Every piece of text goes through textContent: nothing from users or models is parsed as HTML.
+// The chat page: the message tree, streaming over the websocket, branches, edits, attachments.
+// Text from users and models is set with textContent; only server-rendered, sanitised HTML
+// (content_html) is put into the page as HTML.
 (function () {
   const app = document.getElementById("chat-app");
   if (!app) return;
   const gettext = window.gettext || function (s) { return s; };
-  const interpolate = window.interpolate || function (fmt, obj) { return fmt.replace(/%\((\w+)\)s/g, function (_, k) { return obj[k]; }); };
-  const messagesEl = document.getElementById("messages");
-  const statusEl = document.getElementById("status-line");
-  const input = document.getElementById("composer-input");
-  const composer = document.getElementById("composer");
-  const stopButton = document.getElementById("stop-button");
-  const modelSelect = document.getElementById("model-select");
+  const interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (_, k) { return obj[k]; });
+  };
+  const $ = function (id) { return document.getElementById(id); };
+  const messagesEl = $("messages");
+  const statusEl = $("status-line");
+  const input = $("composer-input");
+  const stopButton = $("stop-button");
   const chatUrl = app.dataset.chatUrl;
 
   let conversationId = app.dataset.conversationId ? Number(app.dataset.conversationId) : null;
   let socket = null;
   let retries = 0;
-  let pendingSend = null;
-  const lastSeq = new Map();   // message id -> last applied sequence number
-  const nodes = new Map();     // message id -> element
-  const active = new Set();    // assistant messages still being written
+  let pending = null;                 // a frame waiting for the socket to open
+  let currentLeaf = null;
+  let attachments = [];               // uploaded tables waiting to be sent
+  let templates = [];
+  const messages = new Map();         // id -> message payload
+  const lastSeq = new Map();          // id -> last applied sequence number
+  const active = new Set();           // replies still being written
+
+  function api(method, path, body) { return window.exaone.api(method, path, body); }
+  function conversationPath(suffix) { return "/api/conversations/" + conversationId + "/" + (suffix || ""); }
 
   function setStatus(text, isError) {
     statusEl.textContent = text || "";
     statusEl.classList.toggle("error", !!isError);
+  }
+
+  // ---- the tree -------------------------------------------------------------------------------
+  function childrenOf(parentId) {
+    const out = [];
+    messages.forEach(function (m) { if (m.parent_id === parentId) out.push(m); });
+    out.sort(function (a, b) { return a.id - b.id; });
+    return out;
+  }
+
+  function activePath() {
+    let leaf = currentLeaf !== null && messages.has(currentLeaf) ? messages.get(currentLeaf) : null;
+    if (!leaf) {
+      messages.forEach(function (m) { if (!leaf || m.id > leaf.id) leaf = m; });
+    }
+    const path = [];
+    while (leaf) {
+      path.unshift(leaf);
+      leaf = leaf.parent_id !== null ? messages.get(leaf.parent_id) : null;
+    }
+    return path;
+  }
+
+  // ---- rendering ------------------------------------------------------------------------------
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function button(label, className, onClick, title) {
+    const b = el("button", className || "link-button", label);
+    b.type = "button";
+    if (title) { b.title = title; b.setAttribute("aria-label", title); }
+    b.addEventListener("click", onClick);
+    return b;
   }
 
   function usageLine(message) {
@@ -35,6 +80,7 @@
     if (tm.tokens_per_s != null) parts.push(interpolate(gettext("%(r)s tokens/s"), { r: tm.tokens_per_s.toFixed(1) }, true));
     if (tm.ttft_ms != null) parts.push(interpolate(gettext("first token %(ms)s ms"), { ms: Math.round(tm.ttft_ms) }, true));
     if (message.model) parts.push(message.model);
+    if (message.profile) parts.push((document.documentElement.lang === "ko" ? message.profile.name_ko : message.profile.name_en) + " v" + message.profile.version);
     return parts.join(" · ");
   }
 
@@ -44,71 +90,150 @@
       streaming: gettext("Writing…"),
       stopped: gettext("Stopped"),
       failed: gettext("Failed"),
-      done: "",
     }[status] || "";
   }
 
-  function ensureNode(message) {
-    let node = nodes.get(message.id);
-    if (!node) {
-      const empty = messagesEl.querySelector(".empty-state");
-      if (empty) empty.remove();
-      node = document.createElement("article");
-      node.className = "message " + message.role;
-      node.dataset.messageId = String(message.id);
-      const body = document.createElement("div");
-      body.className = "body";
-      const meta = document.createElement("div");
-      meta.className = "meta";
-      node.append(body, meta);
-      messagesEl.append(node);
-      nodes.set(message.id, node);
+  function renderTable(table) {
+    const wrap = el("div", "table-wrap");
+    const t = el("table", "data-table");
+    const head = el("tr");
+    (table.columns || []).forEach(function (c) { head.append(el("th", "", c)); });
+    t.append(el("thead")).append(head);
+    const body = el("tbody");
+    (table.rows || []).slice(0, 20).forEach(function (row) {
+      const tr = el("tr");
+      row.forEach(function (cell) { tr.append(el("td", "", cell)); });
+      body.append(tr);
+    });
+    t.append(body);
+    wrap.append(t);
+    if ((table.total_rows || 0) > 20) {
+      wrap.append(el("p", "muted small", interpolate(gettext("Showing 20 of %(n)s rows"), { n: table.total_rows }, true)));
     }
+    return wrap;
+  }
+
+  function siblingNav(message) {
+    const siblings = childrenOf(message.parent_id).filter(function (m) { return m.role === message.role; });
+    if (siblings.length < 2) return null;
+    const index = siblings.findIndex(function (m) { return m.id === message.id; });
+    const nav = el("span", "siblings");
+    const prev = button("‹", "link-button", function () { selectBranch(siblings[index - 1].id); }, gettext("Previous version"));
+    const next = button("›", "link-button", function () { selectBranch(siblings[index + 1].id); }, gettext("Next version"));
+    prev.disabled = index === 0;
+    next.disabled = index === siblings.length - 1;
+    nav.append(prev, el("span", "count", (index + 1) + " / " + siblings.length), next);
+    return nav;
+  }
+
+  function renderMessage(message) {
+    const node = el("article", "message " + message.role);
+    node.dataset.messageId = String(message.id);
+    node.dataset.status = message.status;
+    (message.attachments || []).forEach(function (a) {
+      const box = el("div", "attachment");
+      box.append(el("div", "attachment-name", a.name));
+      box.append(renderTable(a.table));
+      node.append(box);
+    });
+    if (message.reasoning) {
+      const details = el("details", "reasoning");
+      details.append(el("summary", "", gettext("Reasoning")));
+      details.append(el("div", "reasoning-body", message.reasoning));
+      node.append(details);
+    }
+    const body = el("div", "body");
+    if (message.content_html) {
+      body.classList.add("rendered");
+      body.innerHTML = message.content_html;   // sanitised on the server (assistant/rendering.py)
+    } else {
+      body.textContent = message.content;
+    }
+    node.append(body);
+    const meta = el("div", "meta");
+    const label = statusLabel(message.status);
+    const info = [label, message.error, message.role === "assistant" && message.status !== "queued" ? usageLine(message) : ""]
+      .filter(Boolean).join(" — ");
+    meta.append(el("span", "info", info));
+    const nav = siblingNav(message);
+    const actions = el("span", "actions");
+    if (nav) actions.append(nav);
+    const busy = message.status === "queued" || message.status === "streaming";
+    if (message.role === "user" && !busy) {
+      actions.append(button(gettext("Edit"), "link-button", function () { startEdit(node, message); }));
+    }
+    if (message.role === "assistant" && !busy) {
+      actions.append(button(gettext("Copy"), "link-button", function () { copyText(message.content); }));
+      actions.append(button(gettext("Regenerate"), "link-button", function () { sendFrame({ type: "message.regenerate", message_id: message.id }); }));
+      if (message.status === "stopped" && message.content) {
+        actions.append(button(gettext("Continue"), "link-button", function () { sendFrame({ type: "message.continue", message_id: message.id }); }));
+      }
+      const rating = message.feedback ? message.feedback.rating : 0;
+      const up = button(gettext("Helpful"), "link-button feedback" + (rating === 1 ? " chosen" : ""), function () { rate(message, 1); });
+      const down = button(gettext("Not helpful"), "link-button feedback" + (rating === -1 ? " chosen" : ""), function () { rate(message, -1); });
+      up.setAttribute("aria-pressed", String(rating === 1));
+      down.setAttribute("aria-pressed", String(rating === -1));
+      actions.append(up, down);
+    }
+    meta.append(actions);
+    node.append(meta);
     return node;
   }
 
-  function render(message) {
-    const node = ensureNode(message);
-    node.dataset.status = message.status;
-    node.querySelector(".body").textContent = message.content;
-    const meta = node.querySelector(".meta");
-    const label = statusLabel(message.status);
-    meta.textContent = [label, message.error, message.role === "assistant" && message.status !== "queued" ? usageLine(message) : ""]
-      .filter(Boolean).join(" — ");
+  function renderAll() {
+    const keepScroll = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 40;
+    messagesEl.replaceChildren();
+    activePath().forEach(function (m) { messagesEl.append(renderMessage(m)); });
+    active.clear();
+    messages.forEach(function (m) { if (m.status === "queued" || m.status === "streaming") active.add(m.id); });
+    stopButton.hidden = active.size === 0;
+    if (keepScroll) scrollDown();
+  }
+
+  function scrollDown() { messagesEl.scrollTop = messagesEl.scrollHeight; }
+
+  function put(message) {
+    messages.set(message.id, message);
     if (message.status === "queued" || message.status === "streaming") active.add(message.id);
     else active.delete(message.id);
-    stopButton.hidden = active.size === 0;
-    scrollDown();
   }
 
   function appendDelta(event) {
     const seen = lastSeq.get(event.message_id) || 0;
     if (event.seq <= seen) return;            // already in the snapshot: never doubled
     lastSeq.set(event.message_id, event.seq);
-    const node = nodes.get(event.message_id);
-    if (!node) return;
+    const message = messages.get(event.message_id);
+    if (!message) return;
+    message.content += event.text;
+    message.reasoning = (message.reasoning || "") + (event.reasoning || "");
+    message.status = "streaming";
+    const node = messagesEl.querySelector('article[data-message-id="' + event.message_id + '"]');
+    if (!node || (event.reasoning && !node.querySelector(".reasoning"))) { renderAll(); return; }
     node.dataset.status = "streaming";
-    node.querySelector(".body").textContent += event.text;
-    node.querySelector(".meta").textContent = statusLabel("streaming");
-    active.add(event.message_id);
+    node.querySelector(".body").textContent = message.content;
+    if (event.reasoning) node.querySelector(".reasoning-body").textContent = message.reasoning;
+    node.querySelector(".meta .info").textContent = statusLabel("streaming");
     stopButton.hidden = false;
     scrollDown();
   }
 
-  function scrollDown() {
-    messagesEl.scrollTop = messagesEl.scrollHeight;
-  }
-
+  // ---- events from the server -----------------------------------------------------------------
   function onEvent(event) {
     switch (event.type) {
       case "message.created":
-        render(event.message);
+        put(event.message);
+        lastSeq.set(event.message.id, 0);
+        if (event.message.role === "assistant") currentLeaf = event.message.id;
+        renderAll();
+        scrollDown();
         break;
       case "message.snapshot":
         lastSeq.set(event.message.id, event.seq);
-        render(event.message);
+        put(event.message);
+        renderAll();
         break;
       case "message.started":
+        lastSeq.set(event.message_id, 0);
         setStatus("");
         break;
       case "message.delta":
@@ -116,21 +241,36 @@
         break;
       case "message.done":
         lastSeq.set(event.message_id, event.seq);
-        render(event.message);
+        put(event.message);
+        renderAll();
+        break;
+      case "conversation.updated":
+        updateTitle(event.conversation.title);
         break;
       case "error":
         setStatus(event.message, true);
-        break;
-      case "pong":
         break;
       default:
         break;
     }
   }
 
+  function updateTitle(title) {
+    const heading = $("conversation-title");
+    if (heading) heading.textContent = title;
+    const link = document.querySelector('#conversation-list a[data-id="' + conversationId + '"]');
+    if (link) link.textContent = title;
+    document.title = title + " · EXAONE Web";
+  }
+
+  // ---- loading and the socket -----------------------------------------------------------------
   async function loadMessages() {
-    const data = await window.exaone.api("GET", "/api/conversations/" + conversationId + "/messages/");
-    data.results.forEach(render);
+    const data = await api("GET", conversationPath("messages/"));
+    messages.clear();
+    data.results.forEach(put);
+    currentLeaf = data.current_leaf_id;
+    renderAll();
+    scrollDown();
   }
 
   function connect() {
@@ -139,10 +279,7 @@
     socket.addEventListener("open", function () {
       retries = 0;
       setStatus("");
-      if (pendingSend !== null) {
-        socket.send(JSON.stringify({ type: "message.send", content: pendingSend }));
-        pendingSend = null;
-      }
+      if (pending !== null) { socket.send(JSON.stringify(pending)); pending = null; }
     });
     socket.addEventListener("message", function (msg) {
       try { onEvent(JSON.parse(msg.data)); } catch (err) { console.error(err); }
@@ -159,45 +296,200 @@
     });
   }
 
+  function sendFrame(frame) {
+    setStatus("");
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    else pending = frame;
+  }
+
+  // ---- actions --------------------------------------------------------------------------------
   async function createConversation() {
-    const model = modelSelect && modelSelect.value ? modelSelect.value : "";
-    const conversation = await window.exaone.api("POST", "/api/conversations/", { model: model });
+    const conversation = await api("POST", "/api/conversations/", {
+      model: $("model-select").value || "",
+      profile: $("profile-select").value || "",
+    });
     return conversation.id;
   }
 
   async function send() {
     const content = input.value;
-    if (!content.trim()) {
-      setStatus(gettext("Type a message first."), true);
-      return;
-    }
+    if (!content.trim()) { setStatus(gettext("Type a message first."), true); return; }
+    const frame = { type: "message.send", content: content, attachments: attachments.map(function (a) { return a.id; }) };
     input.value = "";
-    setStatus("");
+    attachments = [];
+    renderChips();
     if (conversationId === null) {
-      try {
-        conversationId = await createConversation();
-      } catch (err) {
-        input.value = content;
-        setStatus(err.message, true);
-        return;
-      }
-      history.pushState({}, "", chatUrl + conversationId + "/");
-      pendingSend = content;
-      connect();
+      try { conversationId = await createConversation(); } catch (err) { input.value = content; setStatus(err.message, true); return; }
+      // The first message travels to the new conversation's page in this tab's session storage.
+      sessionStorage.setItem("exaone.pending." + conversationId, JSON.stringify(frame));
+      location.assign(chatUrl + conversationId + "/");
       return;
     }
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "message.send", content: content }));
-    } else {
-      pendingSend = content;
-    }
+    sendFrame(frame);
   }
 
-  composer.addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    send();
+  function startEdit(node, message) {
+    const body = node.querySelector(".body");
+    const editor = el("textarea", "edit-box");
+    editor.value = message.content;
+    editor.rows = Math.min(10, message.content.split("\n").length + 1);
+    const save = button(gettext("Save and send"), "primary small", function () {
+      if (!editor.value.trim()) { setStatus(gettext("Type a message first."), true); return; }
+      sendFrame({ type: "message.send", content: editor.value, edit_of: message.id });
+    });
+    const cancel = button(gettext("Cancel"), "secondary small", renderAll);
+    const box = el("div", "edit-actions");
+    box.append(save, cancel);
+    body.replaceWith(editor);
+    editor.after(box);
+    editor.focus();
+  }
+
+  async function selectBranch(messageId) {
+    try {
+      const data = await api("POST", conversationPath("branch/"), { message_id: messageId });
+      currentLeaf = data.current_leaf_id;
+      renderAll();
+    } catch (err) { setStatus(err.message, true); }
+  }
+
+  async function rate(message, rating) {
+    let comment = "";
+    if (rating === -1) comment = window.prompt(gettext("What was wrong? (optional)")) || "";
+    try {
+      const data = await api("PUT", conversationPath("messages/" + message.id + "/feedback/"), { rating: rating, comment: comment });
+      message.feedback = data;
+      renderAll();
+      setStatus(gettext("Thank you for the feedback."));
+    } catch (err) { setStatus(err.message, true); }
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard) navigator.clipboard.writeText(text).then(function () { setStatus(gettext("Copied.")); });
+  }
+
+  // Copy buttons inside rendered code blocks.
+  messagesEl.addEventListener("click", function (ev) {
+    const target = ev.target.closest("[data-copy]");
+    if (!target) return;
+    const code = target.closest(".code-block").querySelector("code");
+    if (code) copyText(code.textContent);
   });
 
+  // ---- attachments ----------------------------------------------------------------------------
+  function renderChips() {
+    const chips = $("attachment-chips");
+    chips.replaceChildren();
+    attachments.forEach(function (a, i) {
+      const chip = el("span", "chip", a.name + " ");
+      chip.append(button("×", "link-button", function () { attachments.splice(i, 1); renderChips(); }, gettext("Remove")));
+      chips.append(chip);
+    });
+  }
+
+  $("attach-input").addEventListener("change", async function (ev) {
+    const file = ev.target.files[0];
+    ev.target.value = "";
+    if (!file) return;
+    if (conversationId === null) {
+      try { conversationId = await createConversation(); history.replaceState({}, "", chatUrl + conversationId + "/"); connect(); }
+      catch (err) { setStatus(err.message, true); return; }
+    }
+    const form = new FormData();
+    form.append("file", file);
+    setStatus(gettext("Uploading…"));
+    const response = await fetch(conversationPath("attachments/"), {
+      method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": window.exaone.csrfToken() },
+    });
+    const data = await response.json().catch(function () { return {}; });
+    if (!response.ok) { setStatus(data.detail || response.statusText, true); return; }
+    attachments.push(data);
+    renderChips();
+    setStatus("");
+  });
+
+  // ---- prompt templates -----------------------------------------------------------------------
+  async function loadTemplates() {
+    try { templates = (await api("GET", "/api/templates/")).results; } catch (err) { return; }
+    const select = $("template-select");
+    templates.forEach(function (tpl) {
+      const option = el("option", "", tpl.title);
+      option.value = String(tpl.id);
+      select.append(option);
+    });
+  }
+
+  $("template-select").addEventListener("change", function (ev) {
+    const tpl = templates.find(function (x) { return String(x.id) === ev.target.value; });
+    ev.target.value = "";
+    const form = $("template-form");
+    form.replaceChildren();
+    if (!tpl) { form.hidden = true; return; }
+    if (!tpl.variables.length) { input.value = tpl.body; input.focus(); form.hidden = true; return; }
+    const fields = {};
+    tpl.variables.forEach(function (name) {
+      const label = el("label", "", name);
+      const field = el("input");
+      field.type = "text";
+      field.name = name;
+      label.append(field);
+      fields[name] = field;
+      form.append(label);
+    });
+    form.append(button(gettext("Insert"), "primary small", function () {
+      const missing = tpl.variables.filter(function (n) { return !fields[n].value.trim(); });
+      if (missing.length) { setStatus(interpolate(gettext("Fill in: %(names)s"), { names: missing.join(", ") }, true), true); return; }
+      input.value = tpl.body.replace(/\{\{\s*([^}\s]+)\s*\}\}/g, function (_, n) { return fields[n] ? fields[n].value : ""; });
+      form.hidden = true;
+      input.focus();
+    }));
+    form.hidden = false;
+  });
+
+  // ---- conversation tools ---------------------------------------------------------------------
+  function on(id, event, handler) { const node = $(id); if (node) node.addEventListener(event, handler); }
+
+  on("thinking-toggle", "change", function (ev) {
+    api("PATCH", conversationPath(), { enable_thinking: ev.target.checked }).catch(function (err) { setStatus(err.message, true); });
+  });
+  on("rename-button", "click", async function () {
+    const title = window.prompt(gettext("New title"), $("conversation-title").textContent);
+    if (!title || !title.trim()) return;
+    try { updateTitle((await api("PATCH", conversationPath(), { title: title })).title); } catch (err) { setStatus(err.message, true); }
+  });
+  on("pin-button", "click", async function (ev) {
+    const pinned = ev.target.getAttribute("aria-pressed") !== "true";
+    try {
+      await api("PATCH", conversationPath(), { pinned: pinned });
+      ev.target.setAttribute("aria-pressed", String(pinned));
+      ev.target.textContent = pinned ? gettext("Unpin") : gettext("Pin");
+    } catch (err) { setStatus(err.message, true); }
+  });
+  on("delete-button", "click", async function () {
+    if (!window.confirm(gettext("Delete this conversation? This cannot be undone."))) return;
+    try { await api("DELETE", conversationPath()); location.assign(chatUrl); } catch (err) { setStatus(err.message, true); }
+  });
+
+  let searchTimer = null;
+  on("conversation-search", "input", function (ev) {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(async function () {
+      const data = await api("GET", "/api/conversations/?q=" + encodeURIComponent(ev.target.value));
+      const list = $("conversation-list");
+      list.replaceChildren();
+      if (!data.results.length) list.append(el("p", "muted", gettext("Nothing found.")));
+      data.results.forEach(function (c) {
+        const link = el("a", "", (c.pinned ? "★ " : "") + (c.title || gettext("Untitled")));
+        link.href = chatUrl + c.id + "/";
+        link.dataset.id = String(c.id);
+        if (c.id === conversationId) link.setAttribute("aria-current", "page");
+        list.append(link);
+      });
+    }, 250);
+  });
+
+  // ---- composer -------------------------------------------------------------------------------
+  $("composer").addEventListener("submit", function (ev) { ev.preventDefault(); send(); });
   input.addEventListener("keydown", function (ev) {
     // Korean IME: Enter that confirms a composition must never send.
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
@@ -205,26 +497,21 @@
       send();
     }
   });
-
   stopButton.addEventListener("click", function () {
-    active.forEach(function (id) {
-      if (socket && socket.readyState === WebSocket.OPEN) {
-        socket.send(JSON.stringify({ type: "generation.stop", message_id: id }));
-      }
-    });
+    active.forEach(function (id) { sendFrame({ type: "generation.stop", message_id: id }); });
   });
-
-  document.getElementById("new-chat-form").addEventListener("submit", async function (ev) {
+  $("new-chat-form").addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    try {
-      const id = await createConversation();
-      location.assign(chatUrl + id + "/");
-    } catch (err) {
-      setStatus(err.message, true);
-    }
+    try { location.assign(chatUrl + (await createConversation()) + "/"); } catch (err) { setStatus(err.message, true); }
   });
 
+  loadTemplates();
   if (conversationId !== null) {
+    const carried = sessionStorage.getItem("exaone.pending." + conversationId);
+    if (carried) {
+      sessionStorage.removeItem("exaone.pending." + conversationId);
+      pending = JSON.parse(carried);
+    }
     loadMessages().then(connect).catch(function (err) { setStatus(err.message, true); });
   }
 })();

@@ -117,6 +117,11 @@ async def test_reconnect_mid_stream_gets_snapshot_then_the_rest(user, text_model
         ({"type": "message.send", "content": "가" * 16_001}, "too_long"),
         ({"type": "launch.rockets"}, "unknown_type"),
         ({"type": "generation.stop", "message_id": "1"}, "invalid"),
+        ({"type": "message.regenerate", "message_id": True}, "invalid"),
+        ({"type": "message.send", "content": "hi", "edit_of": "x"}, "invalid"),
+        ({"type": "message.send", "content": "hi", "attachments": [999999]}, "attachment_not_found"),
+        ({"type": "message.send", "content": "hi", "attachments": [1, 2, 3, 4]}, "too_many_attachments"),
+        ({"type": "message.send", "content": "hi", "edit_of": 999999}, "not_found"),
         ({"type": "generation.stop", "message_id": 999999}, "not_found"),
         ([1, 2, 3], "bad_json"),
     ],
@@ -165,6 +170,26 @@ async def test_megabyte_frame_is_refused_and_closed(user, text_model, ws_connect
 async def test_per_user_stream_cap(user, text_model, ws_connect, settings):
     settings.CHAT_MAX_CONCURRENT_PER_USER = 1
     await database_sync_to_async(_long_answers)(text_model)
+    first, second = await _conversation(user), await _conversation(user)
+    socket, _, _ = await ws_connect(user, first.pk)
+    other_tab, _, _ = await ws_connect(user, second.pk)
+
+    await socket.send_json_to({"type": "message.send", "content": "First question"})
+    await _until(socket, "message.created")
+    await other_tab.send_json_to({"type": "message.send", "content": "Second question elsewhere"})
+    error, _ = await _until(other_tab, "error")
+
+    assert error["code"] == "busy"
+    assert await _messages(second) == []
+    reply = next(m for m in await _messages(first) if m.role == "assistant")
+    await socket.send_json_to({"type": "generation.stop", "message_id": reply.pk})
+    await _until(socket, "message.done")
+    await socket.disconnect()
+    await other_tab.disconnect()
+
+
+async def test_second_message_while_a_reply_streams_is_refused(user, text_model, ws_connect):
+    await database_sync_to_async(_long_answers)(text_model)
     conversation = await _conversation(user)
     socket, _, _ = await ws_connect(user, conversation.pk)
 
@@ -178,6 +203,32 @@ async def test_per_user_stream_cap(user, text_model, ws_connect, settings):
     await socket.send_json_to({"type": "generation.stop", "message_id": reply.pk})
     await _until(socket, "message.done")
     assert len(await _messages(conversation)) == 2
+    await socket.disconnect()
+
+
+async def test_regenerate_and_continue_over_the_socket(user, text_model, ws_connect):
+    await database_sync_to_async(_long_answers)(text_model)
+    conversation = await _conversation(user)
+    socket, _, _ = await ws_connect(user, conversation.pk)
+    await socket.send_json_to({"type": "message.send", "content": "Describe a wafer fab."})
+    first, _ = await _until(socket, "message.delta")
+    await socket.send_json_to({"type": "generation.stop", "message_id": first["message_id"]})
+    stopped, _ = await _until(socket, "message.done")
+
+    await socket.send_json_to({"type": "message.continue", "message_id": first["message_id"]})
+    await _until(socket, "message.started")
+    await _until(socket, "message.delta")
+    await socket.send_json_to({"type": "generation.stop", "message_id": first["message_id"]})
+    continued, _ = await _until(socket, "message.done")
+    await socket.send_json_to({"type": "message.regenerate", "message_id": first["message_id"]})
+    created, _ = await _until(socket, "message.created")
+
+    assert continued["message"]["content"].startswith(stopped["message"]["content"])
+    assert len(continued["message"]["content"]) > len(stopped["message"]["content"])
+    assert created["message"]["parent_id"] == stopped["message"]["parent_id"]
+    assert created["message"]["id"] != first["message_id"]
+    await socket.send_json_to({"type": "generation.stop", "message_id": created["message"]["id"]})
+    await _until(socket, "message.done")
     await socket.disconnect()
 
 

@@ -17,14 +17,6 @@ def _send(user, text="질문"):
     return conversation, reply
 
 
-@pytest.fixture
-def inline_jobs(monkeypatch):
-    """Run dispatched jobs right here, so the test sees the outcome without waiting on threads."""
-    from exaone_web import jobs
-
-    monkeypatch.setattr(jobs, "dispatch", lambda task, *args, queue: task.run(*args))
-
-
 @pytest.mark.slow
 def test_tiny_exaone_through_transformers_streams_korean_into_the_database(user, tmp_path, settings, inline_jobs):
     from inference.demo.text import build_text_model

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -105,13 +106,15 @@ def test_scripted_client_signs_in_and_streams_a_korean_reply(served):
                 events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=120)))
         return events
 
-    events = asyncio.run(chat())
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: another event loop may be running here
+        events = pool.submit(asyncio.run, chat()).result()
 
     assert signed_in.url.path == "/chat/"
     deltas = [e for e in events if e["type"] == "message.delta"]
     done = events[-1]
     assert done["type"] == "message.done" and done["message"]["status"] == "done"
     assert deltas and "".join(d["text"] for d in deltas) == done["message"]["content"]
-    assert events[0]["message"]["content"] == "반도체 식각 공정을 한 문장으로 설명해 주세요."
+    created = [e["message"] for e in events if e["type"] == "message.created"]
+    assert created[0]["content"] == "반도체 식각 공정을 한 문장으로 설명해 주세요."
     stored = browser.get(f"/api/conversations/{conversation['id']}/messages/").json()["results"]
     assert stored[-1]["content"] == done["message"]["content"]
