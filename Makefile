@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
+# torch is installed first so the ML extra does not pull a multi-GB CUDA build onto CPU machines.
+# GPU hosts: TORCH=torch TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 make setup
+# CPU hosts whose PyPI serves only CUDA builds: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH ?= torch==2.13.0
+TORCH_INDEX_URL ?=
 # Service-mode settings for `make test-services` (the local PostgreSQL and Redis of this machine).
 SERVICES_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/exaone} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/13} \
@@ -14,6 +19,8 @@ SERVICES_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1
 
 setup: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH)"
 	$(BIN)/pip install -q -e '.[ml,dev]'
 	$(MANAGE) compilemessages --ignore '$(VENV)/*' -v0
 	$(MANAGE) migrate -v0

