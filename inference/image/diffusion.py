@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..devices import pick_device
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
 from ..registry import ModelSpec
 from ..safety import check_weights
@@ -61,22 +62,6 @@ PREVIEW_MAX_SIDE = 128
 
 class _Stop(Exception):
     """Raised from the step callback to leave the denoising loop at once (skipping the VAE decode)."""
-
-
-def _pick_device_dtype(options: dict[str, Any]) -> tuple[str, torch.dtype]:
-    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    device = str(options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"Device {device!r} was asked for but CUDA is not available; remove the device option.")
-    name = options.get("dtype")
-    if name is not None:
-        if name not in dtypes:
-            raise ModelLoadError(f"Unknown dtype {name!r}: use one of {', '.join(dtypes)}.")
-        return device, dtypes[name]
-    if device.startswith("cuda"):
-        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # Half precision on CPU is slow or unsupported for many ops.
-    return device, torch.float32
 
 
 def _dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
@@ -148,7 +133,7 @@ class DiffusersEngine:
             )
         check_weights(path, allow_pickle=spec.allow_pickle)
         options = dict(spec.options)
-        device, dtype = _pick_device_dtype(options)
+        device, dtype = pick_device(options)
         pipe = cls._load_folder(spec, path, dtype) if path.is_dir() else cls._load_file(spec, path, dtype)
         engine = cls(spec.name, pipe, device=device, dtype=dtype, warnings=[])
         # Placement and offload hooks come last: the derived pipelines share these modules, so they apply

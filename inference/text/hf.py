@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ..devices import pick_device
 from ..errors import EngineUnavailable, InferenceError, InvalidRequest, ModelLoadError, PromptTooLong
 from ..registry import ModelSpec
 from ..safety import check_weights
@@ -53,16 +54,6 @@ OPTIONS = {
     "dtype": "bfloat16, float16 or float32 (default: bfloat16 on CUDA, float32 on CPU)",
     "max_batch_size": "most sequences generated together (default 8)",
     "attn_implementation": "e.g. 'sdpa', 'eager' or 'flash_attention_2' (default: the model's choice)",
-}
-_DTYPES = {
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float": torch.float32,
 }
 #: How often a waiting stream wakes up to poll ``request.cancel`` when no token arrives (seconds).
 _POLL_S = 0.05
@@ -432,27 +423,6 @@ class _LockedDecoder:
             return self._tokenizer.decode(list(token_ids), skip_special_tokens=skip_special_tokens)
 
 
-def _pick_device(options: dict[str, Any]) -> tuple[torch.device, torch.dtype]:
-    cuda = torch.cuda.is_available()
-    try:
-        device = torch.device(options.get("device") or ("cuda" if cuda else "cpu"))
-    except (RuntimeError, TypeError) as exc:
-        raise InvalidRequest(f"Unknown device {options.get('device')!r}: use 'cuda', 'cuda:N' or 'cpu'.") from exc
-    if device.type == "cuda" and not cuda:
-        raise ModelLoadError(
-            "This model is set to run on CUDA but no GPU is visible. Install a CUDA build of torch, or set "
-            "the model's device option to 'cpu'."
-        )
-    name = options.get("dtype")
-    if name is None:
-        if device.type == "cuda":
-            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return device, torch.float32
-    if str(name).lower() not in _DTYPES:
-        raise InvalidRequest(f"Unknown dtype {name!r}: use bfloat16, float16 or float32.")
-    return device, _DTYPES[str(name).lower()]
-
-
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
     for source in (getattr(model, "generation_config", None), model.config):
@@ -512,7 +482,8 @@ class TransformersEngine:
         check_weights(path, allow_pickle=spec.allow_pickle)
         if not spec.allow_pickle and not any(path.rglob("*.safetensors")):
             raise ModelLoadError(f"{path} has no *.safetensors weights. Download the model's safetensors files there.")
-        device, dtype = _pick_device(spec.options)
+        name, dtype = pick_device(spec.options)
+        device = torch.device(name)
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..devices import pick_device
 from ..errors import EngineUnavailable, ModelLoadError, PromptTooLong
 from ..registry import ModelSpec
 from ..safety import check_weights
@@ -95,21 +96,6 @@ class _StopWhen:
         return torch.full((input_ids.shape[0],), bool(self.should_stop()), dtype=torch.bool, device=input_ids.device)
 
 
-def _pick_device_dtype(options: dict[str, Any]) -> tuple[str, torch.dtype]:
-    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    device = str(options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"Device {device!r} was asked for but CUDA is not available; remove the device option.")
-    name = options.get("dtype")
-    if name is not None:
-        if name not in dtypes:
-            raise ModelLoadError(f"Unknown dtype {name!r}: use one of {', '.join(dtypes)}.")
-        return device, dtypes[name]
-    if device.startswith("cuda"):
-        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return device, torch.float32
-
-
 class VisionEngine:
     """A loaded image-text-to-text model."""
 
@@ -153,7 +139,7 @@ class VisionEngine:
             raise ModelLoadError(f"{path} has no config.json; it is not a transformers model folder.")
         check_weights(path, allow_pickle=spec.allow_pickle)
         options = dict(spec.options)
-        device, dtype = _pick_device_dtype(options)
+        device, dtype = pick_device(options)
         common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": spec.trust_remote_code}
         if spec.revision:
             common["revision"] = spec.revision
