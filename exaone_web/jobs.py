@@ -24,7 +24,7 @@ class QueueFull(Exception):
 
 class _InProcess:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._pending: dict[str, int] = {}
 
@@ -48,13 +48,24 @@ class _InProcess:
         finally:
             with self._lock:
                 self._pending[queue] -= 1
+                self._lock.notify_all()
             close_old_connections()
 
     def depth(self, queue: str) -> int:
         return self._pending.get(queue, 0)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job is queued or running; False if that took longer than ``timeout`` seconds."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not any(self._pending.values()), timeout=timeout)
+
 
 _inprocess = _InProcess()
+
+
+def wait_idle(timeout: float = 60) -> bool:
+    """Wait for the in-process jobs to finish (tests, and a clean shutdown of the embedded server)."""
+    return _inprocess.wait_idle(timeout)
 
 
 def queue_depth(queue: str) -> int:

@@ -18,6 +18,15 @@ def gemma_path() -> Path:
     return gemma.assemble(TEST_MODELS / gemma.MODEL_NAME)
 
 
+@pytest.fixture(autouse=True)
+def _no_job_outlives_its_test():
+    """A job still running in a worker thread would write into the next test's database."""
+    yield
+    from exaone_web import jobs
+
+    assert jobs.wait_idle(120), "in-process jobs were still running two minutes after the test"
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str = "expert", password: str = "s3cret-pass-phrase", **fields):
