@@ -19,6 +19,14 @@ def gemma_path() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters, cancel flags and stream snapshots belong to one test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_job_outlives_its_test():
     """A job still running in a worker thread would write into the next test's database."""
     yield

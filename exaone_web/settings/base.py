@@ -199,6 +199,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # ?format= is ours (conversation export), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    # Floods get 429 with Retry-After (SECURITY.md line 20).
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE_LIMIT", default="240/min")},
 }
 
 # -- security ---------------------------------------------------------------------------------------

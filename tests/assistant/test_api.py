@@ -143,3 +143,16 @@ def test_titles_and_model_output_with_markup_stay_inert(client, user):
     assert user_msg["content_html"] is None  # shown as typed, through textContent
     assert "<img" not in answer["content_html"] and "evil.example" not in answer["content_html"]
     assert 'href="javascript' not in answer["content_html"] and "&lt;img" in answer["content_html"]
+
+
+def test_request_floods_get_429_with_retry_after(client, user, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "5/min"})
+    client.force_login(user)
+
+    statuses = [client.get("/api/conversations/").status_code for _ in range(6)]
+    limited = client.get("/api/conversations/")
+
+    assert statuses[:5] == [200] * 5 and limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
