@@ -99,10 +99,6 @@ def conversation_update(
     return conversation
 
 
-def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
-    return conversation_update(user=conversation.owner, conversation=conversation, title=title)
-
-
 def conversation_delete(*, conversation: Conversation) -> None:
     for message in selectors.message_active_list(conversation=conversation):
         cache.set(cancel_key(message.pk), 1, 3600)
