@@ -1,0 +1,34 @@
+"""Smoke test of the llama.cpp benchmark: tiny sizes, checks the shape of the result, never its timings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_llamacpp_benchmark_runs_and_reports_every_level(gemma_path):
+    from bench.common import describe_machine
+    from bench.report import Report, render
+    from bench.text_llamacpp import PATHS, LlamaSettings, run_llamacpp
+
+    settings = LlamaSettings(max_tokens=8, n_requests=2, concurrency=(1, 2), repeats=1, n_parallel=2)
+
+    result = run_llamacpp(gemma_path, settings)
+
+    assert {(level.path, level.concurrency) for level in result.levels} == {(p, c) for p in PATHS for c in (1, 2)}
+    for level in result.levels:
+        assert len(level.tokens_per_s) == 1 and len(level.outcomes) == 2
+        assert level.median_tokens_per_s > 0 and math.isfinite(level.median_tokens_per_s)
+        for outcome in level.outcomes:
+            assert 0 < outcome.completion_tokens <= 8
+            assert outcome.ttft_ms > 0 and outcome.total_s > 0
+    for path in PATHS:
+        assert result.batched_vs_serial(path) > 0
+    for concurrency in (1, 2):
+        assert result.engine_vs_raw(concurrency) > 0
+
+    markdown = render(Report("today", "python bench/run.py", True, describe_machine(), (0.0, 0.0, 0.0), 1.0, result))
+    assert "## 1. llama.cpp" in markdown and "engine / raw" in markdown
