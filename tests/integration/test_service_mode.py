@@ -178,12 +178,19 @@ def test_healthz_shows_broker_and_the_workers_models(client, user, worker):
     while time.monotonic() < deadline and conversation.messages.filter(status="done").count() == 0:
         time.sleep(0.2)
 
-    body = client.get("/healthz").json()
+    # The worker publishes its report right after each job returns, a moment after the reply is saved.
+    def loaded_models() -> tuple[dict, list[str]]:
+        body = client.get("/healthz").json()
+        return body, [m["name"] for w in body["engines"]["workers"] for m in w["models"]]
+
+    body, loaded = loaded_models()
+    while time.monotonic() < deadline and "Gemma 3 270M (test)" not in loaded:
+        time.sleep(0.2)
+        body, loaded = loaded_models()
 
     assert body["status"] == "ok" and body["jobs"] == "celery"
     assert body["database"]["vendor"] == "postgresql"
     assert body["channel_layer"]["backend"] == "RedisChannelLayer" and body["broker"]["ok"]
-    loaded = [m["name"] for w in body["engines"]["workers"] for m in w["models"]]
     assert "Gemma 3 270M (test)" in loaded
 
 
