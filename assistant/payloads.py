@@ -1,10 +1,19 @@
 """The JSON shape of conversations and messages, shared by the REST API and the websocket events."""
 
+from functools import lru_cache
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from .models import Conversation, Message
+
+
+@lru_cache(maxsize=1024)
+def _rendered(content: str, copy_label: str) -> str:
+    """Finished answers never change, so each is rendered once per process, not on every list or event."""
+    from .rendering import render_markdown
+
+    return render_markdown(content, copy_label=copy_label)
 
 
 def _feedback(message: Message) -> dict[str, Any] | None:
@@ -16,8 +25,6 @@ def _feedback(message: Message) -> dict[str, Any] | None:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    from .rendering import render_markdown
-
     # Model answers are Markdown; what users typed is shown exactly as typed.
     rendered = message.role == Message.Role.ASSISTANT and message.status not in (
         Message.Status.QUEUED,
@@ -31,7 +38,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         # Rendered and sanitised on the server once an answer is final; streaming text is shown as plain text.
-        "content_html": render_markdown(message.content, copy_label=_("Copy")) if rendered else None,
+        "content_html": _rendered(message.content, _("Copy")) if rendered else None,
         "reasoning": message.reasoning,
         "status": message.status,
         "error": message.error,
