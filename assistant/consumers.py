@@ -136,11 +136,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if not _is_id(message_id):
                     await self._error("invalid", _("%(type)s needs a numeric message_id.") % {"type": kind})
                     return
-                action = {"generation.stop": _stop, "message.regenerate": _regenerate, "message.continue": _continue}
                 if kind == "generation.stop":
                     await _stop(self.conversation, message_id)
+                elif kind == "message.regenerate":
+                    await _regenerate(self.user, self.conversation, message_id)
                 else:
-                    await action[kind](self.user, self.conversation, message_id)
+                    await _continue(self.user, self.conversation, message_id)
             elif kind == "ping":
                 await self._send_json({"type": "pong"})
             else:
