@@ -50,24 +50,28 @@ def test_demo_registration_keeps_an_admins_default(settings, tmp_path):
     assert not ModelEntry.objects.get(name="gemma-3-270m-demo").is_default
 
 
-def test_pull_model_offline_fails_with_a_clear_message(tmp_path):
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "MODELS_DIR": str(tmp_path),
-        "EXAONE_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "exaone_web.settings.base",
-    }
+def _pull_exaone(tmp_path, **hub_env: str) -> subprocess.CompletedProcess:
+    """Run `manage.py pull_model` in a fresh installation under ``tmp_path`` with the given hub settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        MODELS_DIR=str(tmp_path),
+        EXAONE_VAR_DIR=str(tmp_path / "var"),
+        DJANGO_SETTINGS_MODULE="exaone_web.settings.base",
+        **hub_env,
+    )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True, timeout=120)
-
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "pull_model", "LGAI-EXAONE/EXAONE-4.0-1.2B"],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
+
+
+def test_pull_model_offline_fails_with_a_clear_message(tmp_path):
+    result = _pull_exaone(tmp_path, HF_HUB_OFFLINE="1")
 
     assert result.returncode == 1
     assert "Could not download LGAI-EXAONE/EXAONE-4.0-1.2B@main" in result.stderr
@@ -75,25 +79,9 @@ def test_pull_model_offline_fails_with_a_clear_message(tmp_path):
 
 
 def test_pull_model_unreachable_hub_fails_with_a_clear_message(tmp_path):
-    env = {
-        **os.environ,
-        "HF_ENDPOINT": "http://127.0.0.1:9",  # nothing listens there: the same as no network
-        "HF_HUB_ETAG_TIMEOUT": "2",
-        "HF_HUB_DOWNLOAD_TIMEOUT": "2",
-        "MODELS_DIR": str(tmp_path),
-        "EXAONE_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "exaone_web.settings.base",
-    }
-    env.pop("HF_HUB_OFFLINE", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True, timeout=120)
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "pull_model", "LGAI-EXAONE/EXAONE-4.0-1.2B"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    # Nothing listens on port 9: the same as having no network.
+    result = _pull_exaone(
+        tmp_path, HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_ETAG_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="2"
     )
 
     assert result.returncode == 1
