@@ -10,10 +10,11 @@ MANAGE := $(BIN)/python manage.py
 # CPU hosts whose PyPI serves only CUDA builds: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH ?= torch==2.13.0
 TORCH_INDEX_URL ?=
-# Service-mode settings for `make test-services` (the local PostgreSQL and Redis of this machine).
+# Service-mode settings for `make test-services` (the local PostgreSQL, Redis and RabbitMQ of this machine).
+# The suite runs once per broker: TEST_BROKER_URL picks one.
 SERVICES_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/exaone} \
-	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/13} \
-	CELERY_BROKER_URL=$${TEST_BROKER_URL:-redis://127.0.0.1:6379/14}
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/13}
+TEST_BROKERS := redis://127.0.0.1:6379/14 amqp://guest:guest@127.0.0.1:5672//
 
 .PHONY: setup run worker test test-services test-browser lint format messages bench check-compose clean
 
@@ -34,16 +35,21 @@ run:
 	$(MANAGE) migrate -v0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) exaone_web.asgi:application
 
-# Service mode: one worker process per queue (and per GPU); see README.
+# Service mode: one worker process per queue (and per GPU), thread pools sized to the engines; see README.
+# BEAT=1 also runs the periodic job sweep (once per site).
 worker:
-	$(BIN)/celery -A exaone_web worker -Q $${QUEUES:-text,image,vision,default} -c $${CONCURRENCY:-1} -l info
+	$(MANAGE) jobworker -Q $${QUEUES:-text,image,vision,default} $(if $(BEAT),--beat)
 
 # pytest exits with 5 when it selected no test; that is reported, not treated as a failure.
 test:
 	$(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected"; [ $$rc -eq 5 ]; }
 
 test-services:
-	$(SERVICES_ENV) $(BIN)/python -m pytest -m services $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected"; [ $$rc -eq 5 ]; }
+	@for broker in $${TEST_BROKER_URL:-$(TEST_BROKERS)}; do \
+		echo "== service-mode tests, broker $$broker"; \
+		$(SERVICES_ENV) CELERY_BROKER_URL=$$broker $(BIN)/python -m pytest -m services $(PYTEST_ARGS) \
+			|| { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected" || exit $$rc; }; \
+	done
 
 lint:
 	$(BIN)/ruff check .

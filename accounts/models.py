@@ -26,7 +26,3 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_username()
-
-    @property
-    def is_admin_role(self) -> bool:
-        return self.role == self.Role.ADMIN or self.is_superuser

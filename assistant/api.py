@@ -29,10 +29,21 @@ class ConversationListApi(APIView):
         profile = serializers.SlugField(max_length=80, required=False, allow_blank=True, default="")
         enable_thinking = serializers.BooleanField(required=False, default=False)
 
+    class QuerySerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", trim_whitespace=True)
+        cursor = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
+
     def get(self, request: Request) -> Response:
-        query = request.query_params.get("q", "")
-        conversations = selectors.conversation_search(user=request.user, query=query).select_related("model", "profile")
-        return Response({"results": [conversation_payload(c) for c in conversations[:200]]})
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        conversations, cursor = selectors.conversation_page(
+            conversations=selectors.conversation_search(user=request.user, query=params["q"]),
+            cursor=params["cursor"],
+            limit=params["limit"],
+        )
+        return Response({"results": [conversation_payload(c) for c in conversations], "next": cursor})
 
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -88,12 +99,38 @@ class ConversationDetailApi(APIView):
 
 
 class MessageListApi(APIView):
+    """The active branch, newest page first; ``?before=<id>`` pages to older messages."""
+
+    class QuerySerializer(serializers.Serializer):
+        before = serializers.IntegerField(min_value=1, required=False, default=None)
+        limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
+
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-        messages = selectors.message_list(conversation=conversation)
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.branch_page(conversation=conversation, **query.validated_data)
+        results = []
+        for message in page.messages:
+            payload = message_payload(message)
+            payload["siblings"] = page.siblings[message.pk]
+            results.append(payload)
         return Response(
-            {"current_leaf_id": conversation.current_leaf_id, "results": [message_payload(m) for m in messages]}
+            {
+                "current_leaf_id": conversation.current_leaf_id,
+                "results": results,
+                "has_more": page.has_more,
+                "next_before": page.next_before,
+            }
         )
+
+
+class MessageTreeApi(APIView):
+    """The shape of the whole tree (ids, parents, roles, statuses), for pages that show every branch."""
+
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        return Response({"results": selectors.message_tree(conversation=conversation)})
 
 
 class BranchSelectApi(APIView):

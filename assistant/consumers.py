@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from exaone_web import realtime
+from exaone_web.jobs.services import job_waiting_info
+from exaone_web.sockets import CLOSE_NOT_FOUND, LiveSocket, is_id
 
 from . import selectors, services
 from .payloads import message_payload
-from .publisher import snapshot_get
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
-CLOSE_TOO_LARGE = 1009
+from .publisher import reply_snapshot
 
 
 @database_sync_to_async
@@ -32,128 +26,83 @@ def _conversation(user, conversation_id):
 
 @database_sync_to_async
 def _active_snapshots(conversation) -> list[dict[str, Any]]:
-    services.message_reap_stale(conversation=conversation)
+    """A ``message.snapshot`` for each reply still queued or being written (the database if no snapshot)."""
     events = []
-    for message in selectors.message_active_list(conversation=conversation):
-        snap = snapshot_get(message.pk) or {"seq": 0, "content": "", "reasoning": ""}
+    active = selectors.message_active_list(conversation=conversation).select_related("job")
+    for message in active.prefetch_related("attachments"):
+        snap = reply_snapshot(message.pk) or {"seq": 0, "content": message.content, "reasoning": message.reasoning}
         payload = message_payload(message)
         payload.update(content=snap["content"], reasoning=snap["reasoning"])
+        if message.status == message.Status.QUEUED and message.job is not None:
+            payload["queue_position"] = job_waiting_info(job=message.job)["position"]
         events.append({"type": "message.snapshot", "seq": snap["seq"], "message": payload})
     return events
 
 
 @database_sync_to_async
-def _send(user, conversation, content, edit_of, attachments):
-    services.message_send(
-        user=user, conversation=conversation, content=content, edit_of=edit_of, attachment_ids=attachments
-    )
+def _route(user, conversation_id: int, kind: str, frame: dict[str, Any]) -> None:
+    # Re-read the conversation: its settings (profile, thinking, active branch) may have changed over REST.
+    conversation = selectors.conversation_get(user=user, conversation_id=conversation_id)
+    if kind == "message.send":
+        services.message_send(
+            user=user,
+            conversation=conversation,
+            content=frame.get("content"),
+            edit_of=frame.get("edit_of"),
+            attachment_ids=frame.get("attachments") or [],
+        )
+    elif kind == "generation.stop":
+        services.generation_stop(conversation=conversation, message_id=frame["message_id"])
+    elif kind == "message.regenerate":
+        services.reply_regenerate(user=user, conversation=conversation, message_id=frame["message_id"])
+    else:
+        services.reply_continue(user=user, conversation=conversation, message_id=frame["message_id"])
 
 
-@database_sync_to_async
-def _regenerate(user, conversation, message_id):
-    services.reply_regenerate(user=user, conversation=conversation, message_id=message_id)
-
-
-@database_sync_to_async
-def _continue(user, conversation, message_id):
-    services.reply_continue(user=user, conversation=conversation, message_id=message_id)
-
-
-@database_sync_to_async
-def _refresh(conversation):
-    conversation.refresh_from_db()
-
-
-@database_sync_to_async
-def _stop(conversation, message_id):
-    services.generation_stop(conversation=conversation, message_id=message_id)
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(LiveSocket):
     conversation = None
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.user = user
-        self.conversation = await _conversation(user, self.scope["url_route"]["kwargs"]["conversation_id"])
+    async def authorise(self) -> bool:
+        self.conversation = await _conversation(self.user, self.scope["url_route"]["kwargs"]["conversation_id"])
         if self.conversation is None:
             await self.close(code=CLOSE_NOT_FOUND)
-            return
-        realtime.remember_server_loop()
-        # Join before reading the snapshots, so no delta can fall between the two.
-        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
-        await self.accept()
+            return False
+        # Joined before the snapshots are read, so no delta can fall between the two.
+        await self.join(self.conversation.group_name)
+        return True
+
+    async def joined(self) -> None:
         for event in await _active_snapshots(self.conversation):
-            await self._send_json(event)
+            await self.send_json(event)
 
-    async def disconnect(self, code: int) -> None:
-        # Generation goes on without the socket; only the subscription ends.
-        if self.conversation is not None:
-            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+    async def resubscribed(self) -> None:
+        """Back after a channel layer outage: events may have been missed, so the page reloads its messages."""
+        await self.send_json({"type": "resync"})
+        await self.joined()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if bytes_data is not None:
-            await self._error("bad_frame", _("Send JSON text frames, not binary ones."))
-            return
-        if len(text_data.encode("utf-8", "surrogatepass")) > settings.WS_MAX_FRAME_BYTES:
-            await self._error(
-                "too_large",
-                _("The frame is larger than %(limit)d bytes. Shorten the message.")
-                % {"limit": settings.WS_MAX_FRAME_BYTES},
-            )
-            await self.close(code=CLOSE_TOO_LARGE)
-            return
-        try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self._error("bad_json", _("The frame is not valid JSON."))
-            return
-        if not isinstance(frame, dict):
-            await self._error("bad_json", _("The frame must be a JSON object."))
-            return
+    async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if kind == "message.send":
+            edit_of = frame.get("edit_of")
+            attachments = frame.get("attachments") or []
+            if (edit_of is not None and not is_id(edit_of)) or not (
+                isinstance(attachments, list) and all(is_id(a) for a in attachments)
+            ):
+                await self.error("invalid", _("edit_of and attachments must be message and attachment ids."))
+                return
+        elif kind in ("generation.stop", "message.regenerate", "message.continue"):
+            if not is_id(frame.get("message_id")):
+                await self.error("invalid", _("%(type)s needs a numeric message_id.") % {"type": kind})
+                return
+        else:
+            await super().handle(frame)
+            return
         try:
-            # The conversation's settings (profile, thinking, active branch) may have changed over REST.
-            await _refresh(self.conversation)
-            if kind == "message.send":
-                edit_of = frame.get("edit_of")
-                attachments = frame.get("attachments") or []
-                if (edit_of is not None and not _is_id(edit_of)) or not (
-                    isinstance(attachments, list) and all(_is_id(a) for a in attachments)
-                ):
-                    await self._error("invalid", _("edit_of and attachments must be message and attachment ids."))
-                    return
-                await _send(self.user, self.conversation, frame.get("content"), edit_of, attachments)
-            elif kind in ("generation.stop", "message.regenerate", "message.continue"):
-                message_id = frame.get("message_id")
-                if not _is_id(message_id):
-                    await self._error("invalid", _("%(type)s needs a numeric message_id.") % {"type": kind})
-                    return
-                if kind == "generation.stop":
-                    await _stop(self.conversation, message_id)
-                elif kind == "message.regenerate":
-                    await _regenerate(self.user, self.conversation, message_id)
-                else:
-                    await _continue(self.user, self.conversation, message_id)
-            elif kind == "ping":
-                await self._send_json({"type": "pong"})
-            else:
-                await self._error("unknown_type", _("Unknown event type. See docs/protocol.md."))
+            await _route(self.user, self.conversation.pk, kind, frame)
         except services.ChatError as exc:
-            await self._error(exc.code, exc.message)
+            await self.error(exc.code, exc.message)
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        await self._send_json(event["payload"])
-
-    async def _error(self, code: str, message: str) -> None:
-        await self._send_json({"type": "error", "code": code, "message": message})
-
-    async def _send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+        await self.send_json(event["payload"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from . import selectors
@@ -13,7 +14,11 @@ from .payloads import conversation_payload, message_payload
 
 def active_branch(conversation: Conversation) -> list[Message]:
     leaf = conversation.current_leaf or conversation.messages.order_by("-created_at", "-id").first()
-    return selectors.branch(leaf=leaf) if leaf else []
+    if leaf is None:
+        return []
+    chain = selectors.branch(leaf=leaf)
+    prefetch_related_objects(chain, "attachments")
+    return chain
 
 
 def conversation_markdown(conversation: Conversation) -> str:

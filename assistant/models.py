@@ -53,9 +53,6 @@ class ExpertProfile(models.Model):
     def display_name(self, language: str) -> str:
         return self.name_ko if language == "ko" else self.name_en
 
-    def system_prompt(self, language: str) -> str:
-        return self.system_prompt_ko if language == "ko" else self.system_prompt_en
-
 
 class ExpertProfileVersion(models.Model):
     """What a profile said when a message used it; messages point here, so history stays exact."""
@@ -154,6 +151,8 @@ class Message(models.Model):
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    #: The answer's Markdown rendered and sanitised once, when the reply ends (never for user messages).
+    content_html = models.TextField(blank=True, editable=False)
     reasoning = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
     error = models.TextField(blank=True)
@@ -161,6 +160,8 @@ class Message(models.Model):
     profile_version = models.ForeignKey(
         ExpertProfileVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
+    #: The job that writes (or last wrote) this reply.
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     #: Language the reply was asked to be in ("ko" / "en"), detected from the user's message or fixed.
     language = models.CharField(max_length=8, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -179,10 +180,6 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.STREAMING)
 
 
 class Attachment(models.Model):

@@ -3,17 +3,24 @@
 from functools import lru_cache
 from typing import Any
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .models import Conversation, Message
 
 
-@lru_cache(maxsize=1024)
-def _rendered(content: str, copy_label: str) -> str:
-    """Finished answers never change, so each is rendered once per process, not on every list or event."""
+def rendered_html(content: str, *, language: str = "") -> str:
+    """An answer's Markdown as sanitised HTML, rendered once when the reply ends and stored with it."""
     from .rendering import render_markdown
 
-    return render_markdown(content, copy_label=copy_label)
+    with translation.override(language or None):
+        return render_markdown(content, copy_label=_("Copy"), image_label=_("image"))
+
+
+@lru_cache(maxsize=256)
+def _legacy_rendered(content: str, language: str) -> str:
+    """Answers saved before HTML was stored with them."""
+    return rendered_html(content, language=language)
 
 
 def _feedback(message: Message) -> dict[str, Any] | None:
@@ -38,7 +45,9 @@ def message_payload(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         # Rendered and sanitised on the server once an answer is final; streaming text is shown as plain text.
-        "content_html": _rendered(message.content, _("Copy")) if rendered else None,
+        "content_html": (message.content_html or _legacy_rendered(message.content, message.language))
+        if rendered
+        else None,
         "reasoning": message.reasoning,
         "status": message.status,
         "error": message.error,
@@ -53,11 +62,7 @@ def message_payload(message: Message) -> dict[str, Any]:
             if version
             else None
         ),
-        "attachments": [
-            {"id": a.pk, "name": a.name, "kind": a.kind, "table": a.table} for a in message.attachments.all()
-        ]
-        if message.pk
-        else [],
+        "attachments": [attachment_payload(a) for a in message.attachments.all()] if message.pk else [],
         "feedback": _feedback(message) if message.role == Message.Role.ASSISTANT else None,
         "usage": {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
         "timings": {
@@ -81,3 +86,13 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
     }
+
+
+#: Rows of an attached table that pages show; the full table stays in the database for the model.
+PREVIEW_ROWS = 20
+
+
+def attachment_payload(attachment: Any) -> dict[str, Any]:
+    table = dict(attachment.table)
+    table["rows"] = table.get("rows", [])[:PREVIEW_ROWS]
+    return {"id": attachment.pk, "name": attachment.name, "kind": attachment.kind, "table": table}

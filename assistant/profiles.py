@@ -76,11 +76,3 @@ def template_list(*, user: User) -> QuerySet[PromptTemplate]:
 def template_variables(body: str) -> list[str]:
     """The variable names in a template, in order of first use."""
     return list(dict.fromkeys(VARIABLE.findall(body)))
-
-
-def template_fill(body: str, values: dict[str, str]) -> str:
-    """Replace {{name}} with values[name]; raises KeyError naming a missing variable."""
-    missing = [name for name in template_variables(body) if not str(values.get(name, "")).strip()]
-    if missing:
-        raise KeyError(", ".join(missing))
-    return VARIABLE.sub(lambda match: str(values[match.group(1)]), body)

@@ -1,121 +1,71 @@
-"""Stream a reply to the browser: coalesce deltas, number them, keep a replay snapshot.
+"""Every event of a chat reply goes out through here: to the conversation's websocket group, numbered.
 
-Tokens arrive every few milliseconds; sending each one would flood the socket and the page. The
-publisher sends at most one ``message.delta`` per flush interval with every piece gathered since, each
-with a sequence number. The text so far is kept in the cache as a snapshot, so a socket that (re)connects
-mid-stream gets the snapshot and then only deltas with a higher sequence number: nothing lost or doubled.
+The reply's text streams through an :class:`exaone_web.jobs.events.EventStream`: the first piece goes out at
+once, later ones are coalesced every CHAT_STREAM_FLUSH_MS into ``message.delta`` events with a sequence
+number, and the text so far is kept as a snapshot that a (re)connecting socket replays (docs/protocol.md).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from exaone_web import realtime
+from exaone_web.jobs.events import EventStream, snapshot_get
 
-SNAPSHOT_TTL = 3600
+from .models import Conversation, Message
 
 
 def snapshot_key(message_id: int) -> str:
     return f"stream:{message_id}"
 
 
-def snapshot_get(message_id: int) -> dict[str, Any] | None:
-    return cache.get(snapshot_key(message_id))
+def reply_snapshot(message_id: int) -> dict[str, Any] | None:
+    """``{"seq", "content", "reasoning"}`` of a reply being written, if its worker published one."""
+    snap = snapshot_get(snapshot_key(message_id))
+    if snap is None:
+        return None
+    text = snap.get("text", {})
+    return {"seq": snap["seq"], "content": text.get("text", ""), "reasoning": text.get("reasoning", "")}
 
 
-def publish(group: str, payload: dict[str, Any]) -> None:
-    realtime.group_send(group, {"type": "chat.event", "payload": payload})
+def publish(conversation: Conversation, payload: dict[str, Any]) -> None:
+    realtime.group_send(conversation.group_name, {"type": "chat.event", "payload": payload})
 
 
-class StreamPublisher:
-    def __init__(self, *, group: str, message_id: int, conversation_id: int, content: str = "") -> None:
-        self.group = group
-        self.message_id = message_id
-        self.conversation_id = conversation_id
-        self.interval = settings.CHAT_STREAM_FLUSH_MS / 1000
-        self.seq = 0
-        #: Text already in the message (a continued answer starts from it).
-        self.content = content
-        self.reasoning = ""
-        self._pending_text: list[str] = []
-        self._pending_reasoning: list[str] = []
-        self._last_flush = 0.0
-        # Snapshot writes from the heartbeat and from flushes must not overtake each other.
-        self._lock = threading.Lock()
+def _chat_event(event: dict[str, Any]) -> dict[str, Any]:
+    if event["type"] == "message.delta":
+        event = {"text": "", "reasoning": "", **event}
+    return {"type": "chat.event", "payload": event}
 
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "conversation_id": self.conversation_id,
-            "message_id": self.message_id,
-            **fields,
-        }
+
+class ReplyStream:
+    """The events of one reply while a worker writes it."""
+
+    def __init__(self, message: Message) -> None:
+        self.stream = EventStream(
+            group=message.conversation.group_name,
+            snapshot_key=snapshot_key(message.pk),
+            event_type="message.delta",
+            ids={"conversation_id": message.conversation_id, "message_id": message.pk},
+            interval_s=settings.CHAT_STREAM_FLUSH_MS / 1000,
+            text={"text": message.content, "reasoning": ""},
+            wrap=_chat_event,
+        )
 
     @property
-    def text_so_far(self) -> str:
-        return self.content + "".join(self._pending_text)
+    def content(self) -> str:
+        return self.stream.text_so_far("text")
 
     def started(self, *, model: str) -> None:
-        with self._lock:
-            self._save_snapshot()
-        publish(self.group, self._event("message.started", model=model))
+        self.stream.save_snapshot()
+        self.stream.send("message.started", model=model)
 
     def add(self, *, text: str = "", reasoning: str = "") -> None:
-        if text:
-            self._pending_text.append(text)
-        if reasoning:
-            self._pending_reasoning.append(reasoning)
-        if time.monotonic() - self._last_flush >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._pending_text and not self._pending_reasoning:
-            return
-        text, reasoning = "".join(self._pending_text), "".join(self._pending_reasoning)
-        self._pending_text.clear()
-        self._pending_reasoning.clear()
-        with self._lock:
-            self.seq += 1
-            self.content += text
-            self.reasoning += reasoning
-            self._save_snapshot()
-        publish(self.group, self._event("message.delta", seq=self.seq, text=text, reasoning=reasoning))
-        self._last_flush = time.monotonic()
+        self.stream.append(text=text, reasoning=reasoning)
 
     def finished(self, *, message: dict[str, Any]) -> None:
-        self.flush()
-        publish(self.group, self._event("message.done", seq=self.seq + 1, message=message))
-        cache.delete(snapshot_key(self.message_id))
-
-    @contextmanager
-    def heartbeat(self) -> Iterator[None]:
-        """Refresh the snapshot while the job lives (model loading included), proving the worker is alive."""
-        stop = threading.Event()
-        period = max(1.0, settings.CHAT_STALE_SECONDS / 4)
-
-        def beat() -> None:
-            while not stop.wait(period):
-                with self._lock:
-                    self._save_snapshot()
-
-        thread = threading.Thread(target=beat, name=f"heartbeat-{self.message_id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
-    def _save_snapshot(self) -> None:
-        cache.set(
-            snapshot_key(self.message_id),
-            {"seq": self.seq, "content": self.content, "reasoning": self.reasoning, "at": time.time()},
-            SNAPSHOT_TTL,
-        )
+        self.stream.flush()
+        self.stream.send("message.done", seq=self.stream.seq + 1, message=message)
+        self.stream.drop_snapshot()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/conversations/", api.ConversationListApi.as_view(), name="api-conversations"),
     path(C, api.ConversationDetailApi.as_view(), name="api-conversation"),
     path(C + "messages/", api.MessageListApi.as_view(), name="api-messages"),
+    path(C + "messages/tree/", api.MessageTreeApi.as_view(), name="api-message-tree"),
     path(C + "branch/", api.BranchSelectApi.as_view(), name="api-branch"),
     path(C + "export/", api.ExportApi.as_view(), name="api-export"),
     path(C + "attachments/", api.AttachmentUploadApi.as_view(), name="api-attachments"),

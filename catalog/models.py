@@ -58,17 +58,10 @@ class ModelEntry(models.Model):
     def clean(self) -> None:
         if self.trust_remote_code and not self.revision:
             raise ValidationError({"revision": _("Pin a revision before allowing remote code.")})
-        valid = {
-            self.Kind.TEXT: {self.Engine.LLAMACPP, self.Engine.TRANSFORMERS, self.Engine.OPENAI},
-            self.Kind.IMAGE: {self.Engine.DIFFUSERS},
-            self.Kind.VISION: {self.Engine.TRANSFORMERS},
-        }
-        if self.kind in valid and self.engine not in valid[self.kind]:
-            raise ValidationError({"engine": _("This engine cannot serve this kind of model.")})
+        from inference.registry import ENGINES  # plain data; engines themselves load only in workers
 
-    @property
-    def queue(self) -> str:
-        return {"text": "text", "image": "image", "vision": "vision"}[self.kind]
+        if self.kind and self.engine and (self.kind, self.engine) not in ENGINES:
+            raise ValidationError({"engine": _("This engine cannot serve this kind of model.")})
 
     def resolved_path(self) -> str:
         if self.engine == self.Engine.OPENAI or not self.path:

@@ -10,13 +10,18 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: consumers use the ORM.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from assistant.routing import websocket_urlpatterns  # noqa: E402
+from exaone_web.jobs.sweep import sweeper  # noqa: E402
+from exaone_web.sockets import OriginValidator  # noqa: E402
+
+if settings.JOBS_SWEEPER:
+    sweeper.start()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -20,26 +20,40 @@ def fit_messages(
     context_length: int,
     max_new_tokens: int,
 ) -> tuple[list[ChatMessage], int]:
-    """Return the messages to send and their prompt token count."""
+    """Return the messages to send and their prompt token count.
+
+    One pass: the whole prompt is counted once; when it is over, each turn is counted on its own once (small
+    inputs), the oldest are dropped until the estimate fits, and the result is counted again to confirm
+    (templates are not exactly additive, so a confirmation that is still over drops one more pair).
+    """
     budget = context_length - max_new_tokens
     system = [m for m in messages[:1] if m.role == "system"]
     turns = list(messages[len(system) :])
     if not turns:
         raise PromptTooLong("There is no message to answer.")
-    # Drop from the front in steps that keep the conversation starting with a user turn.
+    used = count_tokens(system + turns)
+    if used <= budget:
+        return system + turns, used
+    empty = count_tokens([ChatMessage("user", "")])
+    costs = [max(1, count_tokens([ChatMessage("user", turn.content)]) - empty) for turn in turns[:-1]]
+    last = len(turns) - 1
+    start, estimate = 0, used
     while True:
-        candidate = system + turns
+        # Drop whole turns from the front, keeping the conversation starting with a user turn.
+        while start < last and estimate > budget:
+            estimate -= costs[start]
+            start += 1
+            while start < last and turns[start].role != "user":
+                estimate -= costs[start]
+                start += 1
+        candidate = system + turns[start:]
         used = count_tokens(candidate)
         if used <= budget:
             return candidate, used
-        if len(turns) == 1:
-            minimal = count_tokens(system + turns[-1:])
-            over = minimal - budget
+        if start >= last:
             raise PromptTooLong(
-                f"The message is too long for this model: it needs {minimal} tokens but only {budget} "
+                f"The message is too long for this model: it needs {used} tokens but only {budget} "
                 f"are available after reserving {max_new_tokens} for the answer. Shorten it by about "
-                f"{over} tokens or choose a model with a larger context."
+                f"{used - budget} tokens or choose a model with a larger context."
             )
-        turns = turns[1:]
-        while len(turns) > 1 and turns[0].role != "user":
-            turns = turns[1:]
+        estimate = budget + 1  # the estimate was optimistic: drop at least one more turn, then count again

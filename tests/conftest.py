@@ -30,9 +30,9 @@ def _fresh_cache():
 def _no_job_outlives_its_test():
     """A job still running in a worker thread would write into the next test's database."""
     yield
-    from exaone_web import jobs
+    from exaone_web.jobs.backends import inprocess
 
-    assert jobs.wait_idle(120), "in-process jobs were still running two minutes after the test"
+    assert inprocess.wait_idle(120), "in-process jobs were still running two minutes after the test"
 
 
 @pytest.fixture
@@ -69,6 +69,25 @@ def text_model(db, gemma_path):
         default_sampling={"temperature": 0.0, "max_new_tokens": 48, "seed": 7},
         is_default=True,
         demo=True,
+    )
+
+
+@pytest.fixture
+def registered_model(db):
+    """A text model in the registry for tests that never generate: its file is never loaded, so no Gemma needed.
+
+    It is the default only if no other text model is (``text_model`` always takes over the default).
+    """
+    from catalog.models import ModelEntry
+    from catalog.services import model_register
+
+    return model_register(
+        name="never-loaded",
+        display_name="Never loaded",
+        kind="text",
+        engine="llamacpp",
+        path="never-loaded.gguf",
+        is_default=not ModelEntry.objects.filter(kind="text", is_default=True).exists(),
     )
 
 

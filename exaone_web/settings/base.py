@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "exaone_web.jobs",
     "accounts",
     "catalog",
     "assistant",
@@ -109,15 +110,32 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {
+                # The layer's blocking pop waits 5 s; the socket timeout must outlast it, or every idle
+                # socket dies with "Timeout reading from Redis". Keepalive and health checks find dead
+                # connections instead.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "socket_connect_timeout": 2,
+                        "socket_keepalive": True,
+                        "health_check_interval": 15,
+                        "retry_on_timeout": True,
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 60,
+            },
         }
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Falls back to process memory while Redis is unreachable (exaone_web/cache.py).
+            "BACKEND": "exaone_web.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "exaone",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2, "retry_after": 2},
         }
     }
 else:
@@ -132,16 +150,52 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_TIME_LIMIT = env.int("JOB_TIME_LIMIT", default=1800)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
-# Longer than any job, so a slow generation is never handed to a second worker (the task also refuses
-# to run twice: it only starts a message that is still queued).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+# A wake-up that cannot reach the broker fails fast: the job stays queued and the sweep wakes it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Wake-ups are tiny and carry no work; a redelivered one finds nothing to claim. The visibility timeout
+# (Redis broker) only decides how soon a wake-up held by a killed worker comes back.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-#: Threads per queue for the in-process jobs of the embedded mode.
-JOBS_INPROCESS_THREADS = {"text": 4, "image": 1, "vision": 1, "default": 2}
-#: A new job is refused (429) when this many are already waiting in its queue.
-JOBS_MAX_PENDING = env.int("JOBS_MAX_PENDING", default=64)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+#: Jobs one worker process runs at once, per queue; 0 for ``text`` means "the text models' parallel slots
+#: plus one for titles" (catalog/selectors.queue_capacity). The embedded mode starts this many threads.
+JOBS_CONCURRENCY = {
+    "text": env.int("JOBS_TEXT_CONCURRENCY", default=0),
+    "image": env.int("JOBS_IMAGE_CONCURRENCY", default=1),
+    "vision": env.int("JOBS_VISION_CONCURRENCY", default=1),
+    "default": env.int("JOBS_DEFAULT_CONCURRENCY", default=2),
+}
+#: A new job is refused (busy) when this many are already waiting in its queue.
+JOBS_MAX_PENDING = env.int("JOBS_MAX_PENDING", default=256)
+#: Queued jobs one user may have per queue.
+JOBS_MAX_QUEUED_PER_USER = env.int("JOBS_MAX_QUEUED_PER_USER", default=16)
+#: Queued jobs the scheduler looks at when it picks the next one.
+JOBS_SCAN_LIMIT = 1000
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=2.0)
+#: A running job whose heartbeat is older than this lost its worker and is failed by the sweep.
+JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=15)
+JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
+#: Runs the sweep on a thread of each web process (the Celery beat schedule runs it too in service mode).
+JOBS_SWEEPER = env.bool("JOBS_SWEEPER", default=True)
+#: Longest a job may run; the sweep stops and fails longer ones.
+JOBS_TIME_LIMIT = env.int("JOB_TIME_LIMIT", default=1800)
+#: A worker told to stop (SIGTERM) lets running jobs finish for this long, then fails them cleanly.
+JOBS_SHUTDOWN_GRACE_SECONDS = env.int("JOBS_SHUTDOWN_GRACE_SECONDS", default=20)
+#: Service mode: a queued job whose wake-up was lost is woken again after this long.
+JOBS_REDISPATCH_SECONDS = env.int("JOBS_REDISPATCH_SECONDS", default=30)
+#: Service mode: a job no worker took within this long is failed (no worker consumes its queue).
+JOBS_QUEUED_TIMEOUT = env.int("JOBS_QUEUED_TIMEOUT", default=3600)
+#: Finished jobs are deleted after this many days (the objects they made stay).
+JOBS_KEEP_DAYS = env.int("JOBS_KEEP_DAYS", default=14)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "sweep-jobs": {
+        "task": "jobs.sweep",
+        "schedule": JOBS_SWEEP_SECONDS,
+        "options": {"queue": "default", "expires": JOBS_SWEEP_SECONDS * 2},
+    }
+}
 
 # -- models -----------------------------------------------------------------------------------------
 MODELS_DIR = Path(env.str("MODELS_DIR", default=str(VAR_DIR / "models")))
@@ -152,13 +206,20 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16_000)
 CHAT_MAX_NEW_TOKENS = env.int("CHAT_MAX_NEW_TOKENS", default=1024)
 CHAT_MAX_CONCURRENT_PER_USER = env.int("CHAT_MAX_CONCURRENT_PER_USER", default=2)
 CHAT_STREAM_FLUSH_MS = env.int("CHAT_STREAM_FLUSH_MS", default=40)
-#: A streaming reply with no progress for this long is marked failed (its worker died).
-CHAT_STALE_SECONDS = env.int("CHAT_STALE_SECONDS", default=120)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=256 * 1024)
+#: Frames one socket may send: a burst, refilled at a steady rate (token bucket).
+WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=30)
+WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=5.0)
+#: Open sockets one user may hold in one web process.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=32)
 CHAT_MAX_ATTACHMENTS = env.int("CHAT_MAX_ATTACHMENTS", default=3)
 #: Table rows the model sees per attachment (the page shows more).
 CHAT_TABLE_ROWS = env.int("CHAT_TABLE_ROWS", default=50)
 CHAT_TABLE_MAX_BYTES = env.int("CHAT_TABLE_MAX_BYTES", default=5 * 1024 * 1024)
+#: Characters of one attached table the model sees (cut at a row boundary).
+CHAT_TABLE_MAX_CHARS = env.int("CHAT_TABLE_MAX_CHARS", default=12_000)
+#: Characters of the whole prompt (system prompt, history, tables); the oldest turns are dropped first.
+CHAT_PROMPT_MAX_CHARS = env.int("CHAT_PROMPT_MAX_CHARS", default=100_000)
 #: Lets staff read users' conversations in the admin; every opening is written to the access log.
 ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 

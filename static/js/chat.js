@@ -23,7 +23,13 @@
   let currentLeaf = null;
   let attachments = [];               // uploaded tables waiting to be sent
   let templates = [];
+  let hasMore = false;                // older messages of the branch exist on the server
+  let nextBefore = null;              // cursor for them
+  let reloading = null;               // a reload in flight; socket events wait for it
+  let buffered = [];                  // events that arrived during the reload
+  let lastSent = null;                // the last frame sent, put back in the composer if refused
   const messages = new Map();         // id -> message payload
+  const versions = new Map();         // parent id + role -> sorted sibling ids (the ‹ n / m › switch)
   const lastSeq = new Map();          // id -> last applied sequence number
   const active = new Set();           // replies still being written
 
@@ -36,11 +42,14 @@
   }
 
   // ---- the tree -------------------------------------------------------------------------------
-  function childrenOf(parentId) {
-    const out = [];
-    messages.forEach(function (m) { if (m.parent_id === parentId) out.push(m); });
-    out.sort(function (a, b) { return a.id - b.id; });
-    return out;
+  function versionKey(message) { return String(message.parent_id) + ":" + message.role; }
+
+  function noteVersions(message) {
+    const key = versionKey(message);
+    const ids = new Set(versions.get(key) || []);
+    (message.siblings || [message.id]).forEach(function (id) { ids.add(id); });
+    ids.add(message.id);
+    versions.set(key, Array.from(ids).sort(function (a, b) { return a - b; }));
   }
 
   function activePath() {
@@ -114,12 +123,12 @@
   }
 
   function siblingNav(message) {
-    const siblings = childrenOf(message.parent_id).filter(function (m) { return m.role === message.role; });
+    const siblings = versions.get(versionKey(message)) || [message.id];
     if (siblings.length < 2) return null;
-    const index = siblings.findIndex(function (m) { return m.id === message.id; });
+    const index = siblings.indexOf(message.id);
     const nav = el("span", "siblings");
-    const prev = button("‹", "link-button", function () { selectBranch(siblings[index - 1].id); }, gettext("Previous version"));
-    const next = button("›", "link-button", function () { selectBranch(siblings[index + 1].id); }, gettext("Next version"));
+    const prev = button("‹", "link-button", function () { selectBranch(siblings[index - 1]); }, gettext("Previous version"));
+    const next = button("›", "link-button", function () { selectBranch(siblings[index + 1]); }, gettext("Next version"));
     prev.disabled = index === 0;
     next.disabled = index === siblings.length - 1;
     nav.append(prev, el("span", "count", (index + 1) + " / " + siblings.length), next);
@@ -146,12 +155,16 @@
     if (message.content_html) {
       body.classList.add("rendered");
       body.innerHTML = message.content_html;   // sanitised on the server (assistant/rendering.py)
+      body.querySelectorAll("[data-copy]").forEach(function (b) { b.textContent = gettext("Copy"); });
     } else {
       body.textContent = message.content;
     }
     node.append(body);
     const meta = el("div", "meta");
-    const label = statusLabel(message.status);
+    let label = statusLabel(message.status);
+    if (message.status === "queued" && message.queue_position > 0) {
+      label = interpolate(gettext("Waiting for the model… %(n)s ahead"), { n: message.queue_position }, true);
+    }
     const info = [label, message.error, message.role === "assistant" && message.status !== "queued" ? usageLine(message) : ""]
       .filter(Boolean).join(" — ");
     meta.append(el("span", "info", info));
@@ -164,7 +177,8 @@
     }
     if (message.role === "assistant" && !busy) {
       actions.append(button(gettext("Copy"), "link-button", function () { copyText(message.content); }));
-      actions.append(button(gettext("Regenerate"), "link-button", function () { sendFrame({ type: "message.regenerate", message_id: message.id }); }));
+      const again = message.status === "failed" ? gettext("Retry") : gettext("Regenerate");
+      actions.append(button(again, "link-button", function () { sendFrame({ type: "message.regenerate", message_id: message.id }); }));
       if (message.status === "stopped" && message.content) {
         actions.append(button(gettext("Continue"), "link-button", function () { sendFrame({ type: "message.continue", message_id: message.id }); }));
       }
@@ -183,6 +197,9 @@
   function renderAll() {
     const keepScroll = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 40;
     messagesEl.replaceChildren();
+    if (hasMore) {
+      messagesEl.append(button(gettext("Show earlier messages"), "secondary small load-earlier", loadEarlier));
+    }
     activePath().forEach(function (m) { messagesEl.append(renderMessage(m)); });
     active.clear();
     messages.forEach(function (m) { if (m.status === "queued" || m.status === "streaming") active.add(m.id); });
@@ -193,6 +210,7 @@
   function scrollDown() { messagesEl.scrollTop = messagesEl.scrollHeight; }
 
   function put(message) {
+    noteVersions(message);
     messages.set(message.id, message);
     if (message.status === "queued" || message.status === "streaming") active.add(message.id);
     else active.delete(message.id);
@@ -201,9 +219,9 @@
   function appendDelta(event) {
     const seen = lastSeq.get(event.message_id) || 0;
     if (event.seq <= seen) return;            // already in the snapshot: never doubled
-    lastSeq.set(event.message_id, event.seq);
     const message = messages.get(event.message_id);
-    if (!message) return;
+    if (!message || (message.status !== "queued" && message.status !== "streaming")) return;  // ended already
+    lastSeq.set(event.message_id, event.seq);
     message.content += event.text;
     message.reasoning = (message.reasoning || "") + (event.reasoning || "");
     message.status = "streaming";
@@ -219,8 +237,10 @@
 
   // ---- events from the server -----------------------------------------------------------------
   function onEvent(event) {
+    if (reloading) { buffered.push(event); return; }
     switch (event.type) {
       case "message.created":
+        if (event.message.role === "user") lastSent = null;
         put(event.message);
         lastSeq.set(event.message.id, 0);
         if (event.message.role === "assistant") currentLeaf = event.message.id;
@@ -247,8 +267,16 @@
       case "conversation.updated":
         updateTitle(event.conversation.title);
         break;
+      case "resync":
+        // The server lost events during an outage: reload, then apply what arrives meanwhile.
+        reload();
+        break;
       case "error":
         setStatus(event.message, true);
+        if (lastSent && lastSent.type === "message.send" && !lastSent.edit_of && !input.value) {
+          input.value = lastSent.content;   // nothing typed is lost
+        }
+        lastSent = null;
         break;
       default:
         break;
@@ -267,10 +295,37 @@
   async function loadMessages() {
     const data = await api("GET", conversationPath("messages/"));
     messages.clear();
+    versions.clear();
     data.results.forEach(put);
     currentLeaf = data.current_leaf_id;
+    hasMore = data.has_more;
+    nextBefore = data.next_before;
     renderAll();
     scrollDown();
+  }
+
+  async function loadEarlier() {
+    if (!nextBefore) return;
+    try {
+      const data = await api("GET", conversationPath("messages/?before=" + nextBefore));
+      data.results.forEach(put);
+      hasMore = data.has_more;
+      nextBefore = data.next_before;
+      const height = messagesEl.scrollHeight;
+      renderAll();
+      messagesEl.scrollTop = messagesEl.scrollHeight - height;   // keep the reader where they were
+    } catch (err) { setStatus(err.message, true); }
+  }
+
+  function reload() {
+    if (reloading) return reloading;
+    reloading = loadMessages().catch(function (err) { setStatus(err.message, true); }).then(function () {
+      reloading = null;
+      const waiting = buffered;
+      buffered = [];
+      waiting.forEach(onEvent);
+    });
+    return reloading;
   }
 
   function connect() {
@@ -298,6 +353,7 @@
 
   function sendFrame(frame) {
     setStatus("");
+    lastSent = frame;
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
     else pending = frame;
   }
@@ -347,9 +403,8 @@
 
   async function selectBranch(messageId) {
     try {
-      const data = await api("POST", conversationPath("branch/"), { message_id: messageId });
-      currentLeaf = data.current_leaf_id;
-      renderAll();
+      await api("POST", conversationPath("branch/"), { message_id: messageId });
+      await reload();   // the other branch's messages may not be loaded yet
     } catch (err) { setStatus(err.message, true); }
   }
 
@@ -470,23 +525,53 @@
     try { await api("DELETE", conversationPath()); location.assign(chatUrl); } catch (err) { setStatus(err.message, true); }
   });
 
+  // The sidebar: pages of conversations ("Show more"), and search.
   let searchTimer = null;
+  let listQuery = "";
+  let listNext = app.dataset.conversationsNext || "";
+
+  function conversationLink(c) {
+    const link = el("a", "", (c.pinned ? "★ " : "") + (c.title || gettext("Untitled")));
+    link.href = chatUrl + c.id + "/";
+    link.dataset.id = String(c.id);
+    if (c.id === conversationId) link.setAttribute("aria-current", "page");
+    return link;
+  }
+
+  function showMoreButton() {
+    const old = $("conversations-more");
+    if (old) old.remove();
+    if (!listNext) return;
+    const more = button(gettext("Show more"), "secondary small", loadMoreConversations);
+    more.id = "conversations-more";
+    $("conversation-list").append(more);
+  }
+
+  async function loadMoreConversations() {
+    const params = new URLSearchParams({ q: listQuery, cursor: listNext });
+    try {
+      const data = await api("GET", "/api/conversations/?" + params.toString());
+      const list = $("conversation-list");
+      data.results.forEach(function (c) { list.append(conversationLink(c)); });
+      listNext = data.next || "";
+      showMoreButton();
+    } catch (err) { setStatus(err.message, true); }
+  }
+
   on("conversation-search", "input", function (ev) {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(async function () {
-      const data = await api("GET", "/api/conversations/?q=" + encodeURIComponent(ev.target.value));
+      listQuery = ev.target.value;
+      const data = await api("GET", "/api/conversations/?q=" + encodeURIComponent(listQuery));
       const list = $("conversation-list");
       list.replaceChildren();
       if (!data.results.length) list.append(el("p", "muted", gettext("Nothing found.")));
-      data.results.forEach(function (c) {
-        const link = el("a", "", (c.pinned ? "★ " : "") + (c.title || gettext("Untitled")));
-        link.href = chatUrl + c.id + "/";
-        link.dataset.id = String(c.id);
-        if (c.id === conversationId) link.setAttribute("aria-current", "page");
-        list.append(link);
-      });
+      data.results.forEach(function (c) { list.append(conversationLink(c)); });
+      listNext = data.next || "";
+      showMoreButton();
     }, 250);
   });
+  showMoreButton();
 
   // ---- composer -------------------------------------------------------------------------------
   $("composer").addEventListener("submit", function (ev) { ev.preventDefault(); send(); });

@@ -3,14 +3,14 @@ import pytest
 
 @pytest.fixture
 def inline_jobs(monkeypatch):
-    """Run dispatched jobs right here, so a test sees the outcome without waiting on threads."""
-    from exaone_web import jobs
+    """Run submitted jobs right here, so a test sees the outcome without waiting on threads."""
+    from exaone_web.jobs import backends, services
 
     ran = []
 
-    def run(task, *args, queue):
-        ran.append(task.name)
-        task.run(*args)
+    def run(job):
+        ran.append(job.kind)
+        backends.claim_and_run(job.queue)
 
-    monkeypatch.setattr(jobs, "dispatch", run)
+    monkeypatch.setattr(services, "dispatch", run)
     return ran

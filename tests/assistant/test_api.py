@@ -66,7 +66,7 @@ def test_anonymous_is_sent_to_sign_in_and_api_refuses(client, alice_chat):
     assert client.get("/api/conversations/").status_code == 403
 
 
-def test_create_rename_delete(client, user, text_model):
+def test_create_rename_delete(client, user, registered_model):
     client.force_login(user)
 
     created = client.post("/api/conversations/", {"model": "gemma-test"}, content_type="application/json")

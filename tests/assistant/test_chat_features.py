@@ -7,7 +7,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 
-from assistant import profiles, services
+from assistant import generation, profiles, prompting, services
 from assistant.models import ChatAccessLog, Conversation, ExpertProfile, Message, MessageFeedback
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,7 @@ def test_edit_starts_a_branch_and_the_model_sees_only_that_branch(user, chat, in
     chat.refresh_from_db()
     assert edited.parent.parent_id == first.pk  # the edit is a sibling of the old question
     assert edited.parent.pk != question.pk and chat.current_leaf_id == edited.pk
-    history = services._history(
+    history = prompting.reply_messages(
         Message.objects.create(conversation=chat, parent=edited, role="assistant", status="queued", language="en"),
         continuing=False,
     )
@@ -113,7 +113,7 @@ def test_reasoning_stays_out_of_later_context(user, chat, inline_jobs):
     Message.objects.filter(pk=reply.pk).update(reasoning="canary-hidden-reasoning")
     follow = _reply(chat, user, "and then?")
 
-    history = services._history(follow, continuing=False)
+    history = prompting.reply_messages(follow, continuing=False)
 
     assert all("canary-hidden-reasoning" not in turn.content for turn in history)
 
@@ -128,7 +128,7 @@ def test_reply_language_follows_the_user_unless_the_profile_fixes_it(user, chemi
     fixed = _reply(chat, user, "Explain it again, in English please.")
 
     assert (korean.language, english.language, fixed.language) == ("ko", "en", "ko")
-    system = services._history(fixed, continuing=False)[0].content
+    system = prompting.reply_messages(fixed, continuing=False)[0].content
     assert "canary-system-ko" in system and "Reply in Korean" in system
 
 
@@ -277,7 +277,7 @@ def test_allowed_admin_access_is_written_to_the_audit_log(admin_user, user, rf):
 def test_first_reply_dispatches_a_title_job(user, chat, inline_jobs):
     _reply(chat, user, "첫 질문입니다")
 
-    assert inline_jobs == ["assistant.generate_reply", "assistant.title_conversation"]
+    assert inline_jobs == ["chat.reply", "chat.title"]
 
 
 @pytest.mark.parametrize(
@@ -290,4 +290,4 @@ def test_first_reply_dispatches_a_title_job(user, chat, inline_jobs):
     ],
 )
 def test_model_titles_are_cleaned(raw, clean):
-    assert services.clean_title(raw) == clean
+    assert generation.clean_title(raw) == clean

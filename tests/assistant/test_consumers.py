@@ -6,6 +6,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from support import until
 
 from assistant.models import Conversation, Message
 
@@ -22,23 +23,13 @@ def _messages(conversation) -> list[Message]:
     return list(conversation.messages.order_by("id"))
 
 
-async def _until(communicator, kind: str, timeout: float = 60) -> tuple[dict, list[dict]]:
-    """Receive events until one of ``kind``; return it and everything before it."""
-    seen = []
-    while True:
-        event = await communicator.receive_json_from(timeout=timeout)
-        if event["type"] == kind:
-            return event, seen
-        seen.append(event)
-
-
 async def test_korean_message_streams_a_reply_and_saves_it(user, text_model, ws_connect):
     conversation = await _conversation(user)
     socket, connected, _ = await ws_connect(user, conversation.pk)
     assert connected
 
     await socket.send_json_to({"type": "message.send", "content": "안녕하세요! 촉매가 무엇인지 알려 주세요."})
-    done, before = await _until(socket, "message.done")
+    done, before = await until(socket, "message.done")
 
     created = [e for e in before if e["type"] == "message.created"]
     assert [e["message"]["role"] for e in created] == ["user", "assistant"]
@@ -65,10 +56,10 @@ async def test_stop_keeps_the_partial_text(user, text_model, ws_connect, setting
     socket, _, _ = await ws_connect(user, conversation.pk)
 
     await socket.send_json_to({"type": "message.send", "content": "Write a long report on 5G core networks."})
-    first, before = await _until(socket, "message.delta")
+    first, before = await until(socket, "message.delta")
     reply_id = first["message_id"]
     await socket.send_json_to({"type": "generation.stop", "message_id": reply_id})
-    done, rest = await _until(socket, "message.done")
+    done, rest = await until(socket, "message.done")
 
     assert done["message"]["status"] == "stopped"
     streamed = first["text"] + "".join(e["text"] for e in rest if e["type"] == "message.delta")
@@ -90,8 +81,8 @@ async def test_reconnect_mid_stream_gets_snapshot_then_the_rest(user, text_model
     conversation = await _conversation(user)
     first_socket, _, _ = await ws_connect(user, conversation.pk)
     await first_socket.send_json_to({"type": "message.send", "content": "Explain photolithography in detail."})
-    await _until(first_socket, "message.delta")
-    await _until(first_socket, "message.delta")
+    await until(first_socket, "message.delta")
+    await until(first_socket, "message.delta")
     await first_socket.disconnect()  # the tab closes; generation must go on
 
     second_socket, connected, _ = await ws_connect(user, conversation.pk)
@@ -99,7 +90,7 @@ async def test_reconnect_mid_stream_gets_snapshot_then_the_rest(user, text_model
     snapshot = await second_socket.receive_json_from(timeout=10)
     assert snapshot["type"] == "message.snapshot"
     assert snapshot["seq"] >= 2 and snapshot["message"]["content"]
-    done, rest = await _until(second_socket, "message.done", timeout=120)
+    done, rest = await until(second_socket, "message.done", timeout=120)
 
     later = [e for e in rest if e["type"] == "message.delta" and e["seq"] > snapshot["seq"]]
     rebuilt = snapshot["message"]["content"] + "".join(e["text"] for e in later)
@@ -126,7 +117,7 @@ async def test_reconnect_mid_stream_gets_snapshot_then_the_rest(user, text_model
         ([1, 2, 3], "bad_json"),
     ],
 )
-async def test_bad_frames_get_a_clear_error_and_save_nothing(user, text_model, ws_connect, frame, code):
+async def test_bad_frames_get_a_clear_error_and_save_nothing(user, registered_model, ws_connect, frame, code):
     conversation = await _conversation(user)
     socket, _, _ = await ws_connect(user, conversation.pk)
 
@@ -140,7 +131,7 @@ async def test_bad_frames_get_a_clear_error_and_save_nothing(user, text_model, w
     await socket.disconnect()
 
 
-async def test_non_json_frame_gets_an_error(user, text_model, ws_connect):
+async def test_non_json_frame_gets_an_error(user, registered_model, ws_connect):
     conversation = await _conversation(user)
     socket, _, _ = await ws_connect(user, conversation.pk)
 
@@ -154,7 +145,7 @@ async def test_non_json_frame_gets_an_error(user, text_model, ws_connect):
     await socket.disconnect()
 
 
-async def test_megabyte_frame_is_refused_and_closed(user, text_model, ws_connect):
+async def test_megabyte_frame_is_refused_and_closed(user, registered_model, ws_connect):
     conversation = await _conversation(user)
     socket, _, _ = await ws_connect(user, conversation.pk)
 
@@ -175,15 +166,15 @@ async def test_per_user_stream_cap(user, text_model, ws_connect, settings):
     other_tab, _, _ = await ws_connect(user, second.pk)
 
     await socket.send_json_to({"type": "message.send", "content": "First question"})
-    await _until(socket, "message.created")
+    await until(socket, "message.created")
     await other_tab.send_json_to({"type": "message.send", "content": "Second question elsewhere"})
-    error, _ = await _until(other_tab, "error")
+    error, _ = await until(other_tab, "error")
 
     assert error["code"] == "busy"
     assert await _messages(second) == []
     reply = next(m for m in await _messages(first) if m.role == "assistant")
     await socket.send_json_to({"type": "generation.stop", "message_id": reply.pk})
-    await _until(socket, "message.done")
+    await until(socket, "message.done")
     await socket.disconnect()
     await other_tab.disconnect()
 
@@ -194,14 +185,14 @@ async def test_second_message_while_a_reply_streams_is_refused(user, text_model,
     socket, _, _ = await ws_connect(user, conversation.pk)
 
     await socket.send_json_to({"type": "message.send", "content": "First question"})
-    await _until(socket, "message.created")
+    await until(socket, "message.created")
     await socket.send_json_to({"type": "message.send", "content": "Second question"})
-    error, _ = await _until(socket, "error")
+    error, _ = await until(socket, "error")
 
     assert error["code"] == "busy"
     reply = next(m for m in await _messages(conversation) if m.role == "assistant")
     await socket.send_json_to({"type": "generation.stop", "message_id": reply.pk})
-    await _until(socket, "message.done")
+    await until(socket, "message.done")
     assert len(await _messages(conversation)) == 2
     await socket.disconnect()
 
@@ -211,24 +202,24 @@ async def test_regenerate_and_continue_over_the_socket(user, text_model, ws_conn
     conversation = await _conversation(user)
     socket, _, _ = await ws_connect(user, conversation.pk)
     await socket.send_json_to({"type": "message.send", "content": "Describe a wafer fab."})
-    first, _ = await _until(socket, "message.delta")
+    first, _ = await until(socket, "message.delta")
     await socket.send_json_to({"type": "generation.stop", "message_id": first["message_id"]})
-    stopped, _ = await _until(socket, "message.done")
+    stopped, _ = await until(socket, "message.done")
 
     await socket.send_json_to({"type": "message.continue", "message_id": first["message_id"]})
-    await _until(socket, "message.started")
-    await _until(socket, "message.delta")
+    await until(socket, "message.started")
+    await until(socket, "message.delta")
     await socket.send_json_to({"type": "generation.stop", "message_id": first["message_id"]})
-    continued, _ = await _until(socket, "message.done")
+    continued, _ = await until(socket, "message.done")
     await socket.send_json_to({"type": "message.regenerate", "message_id": first["message_id"]})
-    created, _ = await _until(socket, "message.created")
+    created, _ = await until(socket, "message.created")
 
     assert continued["message"]["content"].startswith(stopped["message"]["content"])
     assert len(continued["message"]["content"]) > len(stopped["message"]["content"])
     assert created["message"]["parent_id"] == stopped["message"]["parent_id"]
     assert created["message"]["id"] != first["message_id"]
     await socket.send_json_to({"type": "generation.stop", "message_id": created["message"]["id"]})
-    await _until(socket, "message.done")
+    await until(socket, "message.done")
     await socket.disconnect()
 
 

@@ -1,4 +1,4 @@
-"""reply_generate with each kind of outcome, called as a worker calls it."""
+"""The chat.reply job with each kind of outcome, run as a worker runs it."""
 
 from __future__ import annotations
 
@@ -90,28 +90,27 @@ def test_no_model_at_all_is_refused_before_saving(user):
     assert conversation.messages.count() == 0
 
 
-def test_stop_while_queued_ends_the_reply_at_once(user, text_model, monkeypatch):
-    from exaone_web import jobs
+def test_stop_while_queued_ends_the_reply_at_once(user, registered_model, monkeypatch):
+    from exaone_web.jobs import backends
+    from exaone_web.jobs import services as job_services
 
-    monkeypatch.setattr(jobs, "dispatch", lambda task, *args, queue: None)  # the queue is slow today
+    monkeypatch.setattr(job_services, "dispatch", lambda job: None)  # the queue is slow today
     conversation, reply = _send(user)
 
     services.generation_stop(conversation=conversation, message_id=reply.pk)
-    services.reply_generate(message_id=reply.pk)  # the job arrives late
+    ran = backends.claim_and_run("text")  # a worker gets to the queue late
 
     reply.refresh_from_db()
     assert reply.status == Message.Status.STOPPED and reply.content == ""
+    assert ran is False and reply.job.status == "cancelled"
 
 
-def test_full_queue_fails_the_reply_with_a_retry_hint(user, text_model, monkeypatch):
-    from exaone_web import jobs
+def test_full_queue_refuses_the_message_before_saving_it(user, registered_model, settings):
+    settings.JOBS_MAX_PENDING = 0
+    conversation = Conversation.objects.create(owner=user)
 
-    def full(task, *args, queue):
-        raise jobs.QueueFull(queue)
+    with pytest.raises(services.ChatError) as caught:
+        services.message_send(user=user, conversation=conversation, content="hello")
 
-    monkeypatch.setattr(jobs, "dispatch", full)
-
-    _, reply = _send(user)
-
-    reply.refresh_from_db()
-    assert reply.status == Message.Status.FAILED and "busy" in reply.error
+    assert caught.value.code == "busy" and "busy" in caught.value.message
+    assert conversation.messages.count() == 0

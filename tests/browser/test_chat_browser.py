@@ -436,10 +436,12 @@ def test_edit_starts_a_branch_and_the_arrows_switch_between_versions(open_tab, a
     expect(page.locator("article.message.user .siblings .count")).to_have_text("1 / 2")
     expect(page.locator("article.message")).to_have_count(2)  # only the branch on show
 
-    saved = api_messages(tab, app, conversation)
-    questions = [m for m in saved if m["role"] == "user"]
-    assert [q["content"] for q in questions] == ["First question about wafers", "Edited question about wafers"]
-    assert questions[0]["parent_id"] == questions[1]["parent_id"]  # siblings: two branches of one tree
+    tree = tab.context.request.get(f"{app.url}/api/conversations/{conversation}/messages/tree/").json()["results"]
+    questions = [m for m in tree if m["role"] == "user"]
+    assert len(questions) == 2 and questions[0]["parent_id"] == questions[1]["parent_id"]  # two branches
+    shown = [m for m in api_messages(tab, app, conversation) if m["role"] == "user"]
+    assert [m["content"] for m in shown] == ["First question about wafers"]  # the branch on show
+    assert shown[0]["siblings"] == [q["id"] for q in questions]
 
     page.locator("article.message.assistant").get_by_role("button", name="Regenerate").click()
     expect(page.locator("article.message.assistant .siblings .count")).to_have_text("2 / 2", timeout=STREAM_MS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -83,13 +83,7 @@ def test_scripted_client_signs_in_and_streams_a_korean_reply(served):
     import websockets
 
     browser = httpx.Client(base_url=served, follow_redirects=True)
-    page = browser.get("/accounts/login/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    signed_in = browser.post(
-        "/accounts/login/",
-        data={"username": "newcomer", "password": "a-long-pass-phrase-2026", "csrfmiddlewaretoken": token},
-        headers={"Referer": served + "/accounts/login/"},
-    )
+    signed_in = sign_in(browser, "newcomer", "a-long-pass-phrase-2026")
     conversation = browser.post(
         "/api/conversations/", json={}, headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": served}
     ).json()
