@@ -159,7 +159,7 @@ CHAT_MAX_ATTACHMENTS = env.int("CHAT_MAX_ATTACHMENTS", default=3)
 #: Table rows the model sees per attachment (the page shows more).
 CHAT_TABLE_ROWS = env.int("CHAT_TABLE_ROWS", default=50)
 CHAT_TABLE_MAX_BYTES = env.int("CHAT_TABLE_MAX_BYTES", default=5 * 1024 * 1024)
-#: Lets staff read users' conversations in the admin; every opening is written to the access log.
+#: Lets staff read users' conversations in the admin; every page that shows one is written to the access log.
 ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 
 # -- i18n -------------------------------------------------------------------------------------------
