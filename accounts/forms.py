@@ -1,3 +1,4 @@
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -5,8 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from . import services
 
 
-class RateLimitedAuthenticationForm(AuthenticationForm):
-    """Sign-in that locks a username from one address after repeated failures."""
+class RateLimitedSignIn:
+    """Lock a user name from one address after repeated failures (mixed into an authentication form)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -25,3 +26,13 @@ class RateLimitedAuthenticationForm(AuthenticationForm):
             raise
         services.login_clear_failures(username=username, ip=ip)
         return cleaned
+
+
+class RateLimitedAuthenticationForm(RateLimitedSignIn, AuthenticationForm):
+    """The app's sign-in form."""
+
+
+class RateLimitedAdminAuthenticationForm(RateLimitedSignIn, AdminAuthenticationForm):
+    """The admin's sign-in form (staff only), under the same limits as the app's (SECURITY.md line 21)."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages, **RateLimitedSignIn.error_messages}

@@ -80,3 +80,37 @@ def test_admin_is_translated(admin_client):
     page = admin_client.get("/admin/")
 
     assert "사이트 관리" in page.content.decode() or "관리" in page.content.decode()
+
+
+def test_admin_sign_in_is_rate_limited_like_the_app_sign_in(client, make_user):
+    make_user("root", password="root-pass-phrase-2026", is_staff=True, is_superuser=True)
+    for _ in range(15):
+        client.post("/admin/login/", {"username": "root", "password": "wrong", "next": "/admin/"})
+
+    right = {"username": "root", "password": "root-pass-phrase-2026", "next": "/admin/"}
+    response = client.post("/admin/login/", right)
+
+    assert response.status_code == 200
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302  # still sent to the sign-in page
+
+
+def test_admin_sign_in_still_works_without_failures(client, make_user):
+    make_user("root", password="root-pass-phrase-2026", is_staff=True, is_superuser=True)
+
+    right = {"username": "root", "password": "root-pass-phrase-2026", "next": "/admin/"}
+    response = client.post("/admin/login/", right)
+
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_admin_sign_in_refuses_non_staff_and_counts_it(client, user, settings):
+    settings.LOGIN_MAX_FAILURES = 2
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "alice", "password": "s3cret-pass-phrase"})
+
+    locked = client.post("/admin/login/", {"username": "alice", "password": "s3cret-pass-phrase"})
+
+    assert "Too many failed sign-in attempts" in locked.content.decode()
