@@ -3,11 +3,16 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from exaone_web.client_address import client_address
+
 from . import services
 
 
 class RateLimitedSignIn:
-    """Lock a user name from one address after repeated failures (mixed into an authentication form)."""
+    """Lock a user name from one address, and one address for every name, after repeated failures.
+
+    Mixed into an authentication form. The address is the client's, as :func:`client_address` finds it.
+    """
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -16,7 +21,7 @@ class RateLimitedSignIn:
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        ip = client_address(self.request) if self.request else ""
         if services.login_is_locked(username=username, ip=ip):
             raise ValidationError(self.error_messages["locked"], code="locked")
         try:
