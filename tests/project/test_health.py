@@ -55,6 +55,29 @@ def test_production_settings_pass_the_deploy_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _production_setting(name: str, **env: str) -> str:
+    environment = {
+        **{key: value for key, value in os.environ.items() if key != "TRUSTED_PROXIES"},
+        "DJANGO_SETTINGS_MODULE": "exaone_web.settings.production",
+        "DJANGO_SECRET_KEY": "k" * 20 + "Q7!x-Z" * 8,
+        "DJANGO_ALLOWED_HOSTS": "chat.example.com",
+        **env,
+    }
+    code = f"import exaone_web.settings.production as p; print(repr(getattr(p, {name!r}, None)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_forwarded_proto_is_trusted_only_when_a_proxy_is_configured():
+    assert _production_setting("SECURE_PROXY_SSL_HEADER") == "None"
+    assert _production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXIES="172.16.0.0/12") == repr(
+        ("HTTP_X_FORWARDED_PROTO", "https")
+    )
+
+
 def test_production_settings_refuse_a_missing_secret():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "exaone_web.settings.production", "DJANGO_SECRET_KEY": ""}
     env["DJANGO_ALLOWED_HOSTS"] = "chat.example.com"
