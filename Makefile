@@ -30,9 +30,10 @@ setup: $(BIN)/python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# daphne, with request bodies bounded while they arrive (exaone_web/serve.py); it takes daphne's options.
 run:
 	$(MANAGE) migrate -v0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) exaone_web.asgi:application
+	$(BIN)/python -m exaone_web.serve -b $(HOST) -p $(PORT) exaone_web.asgi:application
 
 # Service mode: one worker process per queue (and per GPU); see README.
 worker:
