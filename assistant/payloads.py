@@ -3,17 +3,27 @@
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from .models import Conversation, Message
 
 
 @lru_cache(maxsize=1024)
-def _rendered(content: str, copy_label: str) -> str:
+def _rendered(content: str, copy_label: str, external_label: str, internal_hosts: tuple[str, ...]) -> str:
     """Finished answers never change, so each is rendered once per process, not on every list or event."""
     from .rendering import render_markdown
 
-    return render_markdown(content, copy_label=copy_label)
+    return render_markdown(content, copy_label=copy_label, external_label=external_label, internal_hosts=internal_hosts)
+
+
+def _content_html(content: str) -> str:
+    return _rendered(
+        content,
+        _("Copy"),
+        _("This link leads outside this app, to the site shown."),
+        tuple(settings.CHAT_LINK_INTERNAL_HOSTS),
+    )
 
 
 def _feedback(message: Message) -> dict[str, Any] | None:
@@ -38,7 +48,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         # Rendered and sanitised on the server once an answer is final; streaming text is shown as plain text.
-        "content_html": _rendered(message.content, _("Copy")) if rendered else None,
+        "content_html": _content_html(message.content) if rendered else None,
         "reasoning": message.reasoning,
         "status": message.status,
         "error": message.error,

@@ -4,6 +4,9 @@ The text is untrusted and may be unfinished (it is re-rendered while a reply str
 
 * markdown-it parses it with raw HTML switched off: every tag in the text comes out as escaped text;
 * links survive only with an absolute http, https or mailto URL, and always open in a new tab without a referrer;
+  a link to a host that is not on the ``internal_hosts`` allow-list is marked external: it carries the
+  ``external-link`` class and the full URL as its title, and is followed by its destination host (in ASCII, so a
+  look-alike Unicode host shows as ``xn--``), so a reader sees where a click leads before making it;
 * images are never loaded: a Markdown image becomes a ``<span class="blocked-image">`` with its alt text, since a
   model tricked by a prompt injection could otherwise leak data through an image URL;
 * fenced code is highlighted by Pygments with CSS classes only, inside a block that carries a copy button;
@@ -156,8 +159,9 @@ HTML_TAGS = frozenset(
 #: Class names each tag may carry; anything else is dropped from the class attribute.
 _PYGMENTS_CLASSES = frozenset(name for name in STANDARD_TYPES.values() if name)
 _ALLOWED_CLASSES: dict[str, frozenset[str]] = {
+    "a": frozenset({"external-link"}),
     "div": frozenset({"code-block", "code-head", "math", "block", "table-wrap"}),
-    "span": frozenset({"code-lang", "math", "inline", "display", "blocked-image"}) | _PYGMENTS_CLASSES,
+    "span": frozenset({"code-lang", "math", "inline", "display", "blocked-image", "link-host"}) | _PYGMENTS_CLASSES,
     "button": frozenset({"copy-code"}),
     "code": frozenset({"math-error"}),
     "pre": frozenset({"plain-text"}),
@@ -171,11 +175,20 @@ _CODE_LANGUAGE_CLASS_RE = re.compile(r"language-[a-z0-9_+#.\-]{1,32}")
 # Public API
 
 
-def render_markdown(text: str, *, copy_label: str = "Copy", image_label: str = "image") -> str:
+def render_markdown(
+    text: str,
+    *,
+    copy_label: str = "Copy",
+    image_label: str = "image",
+    external_label: str = "This link leads outside this app, to the site shown.",
+    internal_hosts: Sequence[str] = (),
+) -> str:
     """Render untrusted, possibly unfinished Markdown to sanitised HTML.
 
     ``copy_label`` is the (translated) text of each code block's copy button; ``image_label`` prefixes the alt text
-    shown in place of a blocked image. Its styles in app.css apply inside an element with the ``rendered`` class.
+    shown in place of a blocked image; ``external_label`` is the tooltip of an external link's destination.
+    ``internal_hosts`` are hosts whose links are not marked external: ``example.com`` is that host only,
+    ``.example.com`` also its subdomains. Its styles in app.css apply inside an element with the ``rendered`` class.
     """
     if not text:
         return ""
@@ -183,7 +196,14 @@ def render_markdown(text: str, *, copy_label: str = "Copy", image_label: str = "
     text = _SURROGATE_RE.sub("\ufffd", text)
     if len(text) > MAX_MARKDOWN_CHARS:
         return f'<pre class="plain-text">{html.escape(text, quote=False)}</pre>'
-    env: dict[str, Any] = {"copy_label": copy_label, "image_label": image_label, "formulas": 0}
+    env: dict[str, Any] = {
+        "copy_label": copy_label,
+        "image_label": image_label,
+        "external_label": external_label,
+        "internal_hosts": tuple(host.lower() for host in internal_hosts),
+        "formulas": 0,
+        "link_hosts": [],
+    }
     return _cleaner().clean(_markdown().render(text, env))
 
 
@@ -218,6 +238,7 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule("code_block", _render_fence)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("link_open", _render_link_open)
+    md.add_render_rule("link_close", _render_link_close)
     md.add_render_rule("th_open", _render_cell_open)
     md.add_render_rule("td_open", _render_cell_open)
     md.add_render_rule("table_open", lambda self, tokens, idx, options, env: '<div class="table-wrap"><table>\n')
@@ -350,7 +371,60 @@ def _render_link_open(self: Any, tokens: Sequence[Token], idx: int, options: Opt
     token = tokens[idx]
     token.attrSet("target", "_blank")
     token.attrSet("rel", "noopener noreferrer nofollow")
+    host, shown = _link_target(str(token.attrGet("href") or ""))
+    external = not _is_internal(host, env.get("internal_hosts", ()))
+    if external:
+        token.attrSet("class", "external-link")
+        if not token.attrGet("title"):
+            token.attrSet("title", str(token.attrGet("href")))
+    # An autolink already shows its URL as its text.
+    env.setdefault("link_hosts", []).append(shown if external and token.markup != "autolink" else "")
     return self.renderToken(tokens, idx, options, env)
+
+
+def _render_link_close(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    hosts = env.get("link_hosts") or [""]
+    shown = hosts.pop()
+    closing = self.renderToken(tokens, idx, options, env)
+    if not shown:
+        return closing
+    label = escapeHtml(env.get("external_label", ""))
+    return f'{closing}<span class="link-host" title="{label}">{escapeHtml(shown)}</span>'
+
+
+def _link_target(href: str) -> tuple[str, str]:
+    """(host, what to show) for a link: the host and port of a web link, the address of a mailto (no host).
+
+    Hosts are shown in ASCII (IDNA), so a look-alike Unicode name cannot pass for a familiar one, and without
+    the user name before an ``@``, which only pretends to be the host.
+    """
+    try:
+        parts = urlsplit(href)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "", ""
+    if parts.scheme.lower() == "mailto":
+        user, _, domain = parts.path.rpartition("@")
+        return "", f"{user}@{_ascii_host(domain)}" if user else parts.path
+    host = _ascii_host(host).lower()
+    shown = f"[{host}]" if ":" in host else host
+    return host, f"{shown}:{port}" if port is not None else shown
+
+
+def _ascii_host(host: str) -> str:
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _is_internal(host: str, internal_hosts: Sequence[str]) -> bool:
+    """``example.com`` matches that host; ``.example.com`` matches it and its subdomains (as ALLOWED_HOSTS)."""
+    return bool(host) and any(
+        host == entry or (entry.startswith(".") and (host == entry[1:] or host.endswith(entry)))
+        for entry in internal_hosts
+    )
 
 
 def _render_cell_open(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
@@ -468,13 +542,12 @@ def _decode_numeric_ref(match: re.Match[str]) -> str:
 
 @lru_cache(maxsize=1)
 def _cleaner() -> nh3.Cleaner:
-    attributes: dict[str, set[str]] = {
-        "a": {"href", "title"},
-        "ol": {"start"},
-        "button": {"type", "data-copy", "class"},
-        **{tag: {"class"} for tag in _ALLOWED_CLASSES if tag != "button"},
-        **{tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS},
-    }
+    attributes: dict[str, set[str]] = {tag: {"class"} for tag in _ALLOWED_CLASSES}
+    attributes["a"] |= {"href", "title"}
+    attributes["span"] |= {"title"}
+    attributes["ol"] = {"start"}
+    attributes["button"] |= {"type", "data-copy"}
+    attributes.update({tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS})
     return nh3.Cleaner(
         tags=set(HTML_TAGS | MATH_TAGS),
         attributes=attributes,

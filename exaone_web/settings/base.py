@@ -159,6 +159,9 @@ CHAT_MAX_ATTACHMENTS = env.int("CHAT_MAX_ATTACHMENTS", default=3)
 #: Table rows the model sees per attachment (the page shows more).
 CHAT_TABLE_ROWS = env.int("CHAT_TABLE_ROWS", default=50)
 CHAT_TABLE_MAX_BYTES = env.int("CHAT_TABLE_MAX_BYTES", default=5 * 1024 * 1024)
+#: Links in answers to these hosts are not marked as leaving the app ("example.com", or ".example.com" with
+#: its subdomains); every other link shows its destination and is marked external.
+CHAT_LINK_INTERNAL_HOSTS = env.list("CHAT_LINK_INTERNAL_HOSTS", default=[])
 #: Lets staff read users' conversations in the admin; every page that shows one is written to the access log.
 ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 

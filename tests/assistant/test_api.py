@@ -156,3 +156,20 @@ def test_request_floods_get_429_with_retry_after(client, user, monkeypatch):
 
     assert statuses[:5] == [200] * 5 and limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_answers_show_where_external_links_lead(client, user, settings):
+    settings.CHAT_LINK_INTERNAL_HOSTS = ["docs.example.com"]
+    conversation = Conversation.objects.create(owner=user)
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="[sources](https://evil.example/?q=secret) and [manual](https://docs.example.com/m)",
+    )
+    client.force_login(user)
+
+    (answer,) = client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+
+    html = answer["content_html"]
+    assert html.count('class="external-link"') == 1 and html.count('class="link-host"') == 1
+    assert '<span class="link-host" title="This link leads outside this app, to the site shown.">evil.example' in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -134,7 +135,7 @@ def test_link_title_cannot_inject_attributes():
     html = render_markdown('[x](https://ok.example/ "a\\" onmouseover=\\"alert(1)\\" x=\\"")')
     assert_safe(html)
     (link,) = [attrs for tag, attrs in tags_of(html) if tag == "a"]
-    assert set(link) <= {"href", "title", "target", "rel"}
+    assert set(link) <= {"href", "title", "target", "rel", "class"}
     assert link["title"] == 'a" onmouseover="alert(1)" x="'
 
 
@@ -143,7 +144,58 @@ def test_link_url_cannot_break_out_of_href():
     assert_safe(html)
     for tag, attrs in tags_of(html):
         if tag == "a":
-            assert set(attrs) <= {"href", "title", "target", "rel"}
+            assert set(attrs) <= {"href", "title", "target", "rel", "class"}
+            assert attrs.get("class") in (None, "external-link")
+
+
+def link_hosts(html: str) -> list[str]:
+    """The destination shown after each external link."""
+    return re.findall(r'<span class="link-host"[^>]*>([^<]*)</span>', html)
+
+
+def test_external_links_are_marked_and_show_where_they_lead():
+    html = render_markdown("[sources](https://evil.example/?q=secret)", external_label="Leaves the app")
+
+    (link,) = [attrs for tag, attrs in tags_of(html) if tag == "a"]
+    assert link["class"] == "external-link" and link["title"] == "https://evil.example/?q=secret"
+    assert link["target"] == "_blank" and set(link["rel"].split()) == {"noopener", "noreferrer", "nofollow"}
+    assert link_hosts(html) == ["evil.example"]
+    assert 'title="Leaves the app"' in html
+    assert_safe(html)
+
+
+def test_allow_listed_hosts_are_internal_and_others_are_not():
+    text = (
+        "[a](https://docs.example.com/x) [b](https://example.com/) [c](https://wiki.corp/) [d](https://notexample.com/)"
+    )
+
+    html = render_markdown(text, internal_hosts=[".example.com", "wiki.corp"])
+
+    classes = [attrs.get("class") for tag, attrs in tags_of(html) if tag == "a"]
+    assert classes == [None, None, None, "external-link"]
+    assert link_hosts(html) == ["notexample.com"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("[bank](https://bank.example@evil.example/login)", "evil.example"),  # a user name posing as the host
+        ("[apple](https://аpple.com/)", "xn--pple-43d.com"),  # Cyrillic "а": shown in ASCII
+        ("[port](http://evil.example:8443/)", "evil.example:8443"),
+        ("[v6](http://[2001:db8::1]/)", "[2001:db8::1]"),
+        ("[mail](mailto:leak@evil.example)", "leak@evil.example"),
+    ],
+)
+def test_the_destination_shown_cannot_be_disguised(text, shown):
+    html = render_markdown(text, internal_hosts=["bank.example", "apple.com"])
+
+    assert link_hosts(html) == [shown]
+
+
+def test_autolinks_are_marked_without_repeating_their_host():
+    html = render_markdown("<https://evil.example/path>")
+
+    assert 'class="external-link"' in html and link_hosts(html) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
