@@ -49,6 +49,30 @@ MAX_HIGHLIGHT_CHARS = 100_000
 #: Block nesting (quotes, lists) deeper than this is not parsed further; markdown-it's own guard.
 MAX_NESTING = 20
 
+#: MathML lengths are clamped to these bounds (in em), so ``\rule{9999em}{9999em}`` cannot cover the page nor
+#: ``\kern-999em`` pull a formula over the text before it. Sizes (of type and stretched operators) have their own.
+MATH_LENGTH_EM = (-2.0, 10.0)
+MATH_SIZE_EM = (0.0, 3.0)
+MATH_LENGTH_ATTRIBUTES = frozenset({"width", "height", "depth", "lspace", "rspace", "voffset"})
+MATH_SIZE_ATTRIBUTES = frozenset({"mathsize", "minsize", "maxsize", "linethickness"})
+MATH_SPACING_ATTRIBUTES = frozenset({"columnspacing", "rowspacing"})
+_EM_PER_UNIT = {
+    "em": 1.0,
+    "ex": 0.5,
+    "px": 1 / 16,
+    "pt": 0.1,
+    "bp": 0.1004,
+    "pc": 1.2,
+    "mm": 0.2845,
+    "cm": 2.845,
+    "in": 7.227,
+    "mu": 1 / 18,
+    "%": 0.01,
+    "": 1.0,
+}
+_MATH_LENGTH_RE = re.compile(r"([+-]?)(\d{0,6}(?:\.\d{0,6})?)\s*(em|ex|px|pt|bp|pc|mm|cm|in|mu|%)?")
+_NAMED_MATH_LENGTH_RE = re.compile(r"(negative)?(very){0,2}(thin|thick|medium)mathspace|small|normal|big|infinity|auto")
+
 _LANG_RE = re.compile(r"[A-Za-z0-9_+#.\-]{1,32}")
 #: Values latex2mathml puts in MathML attributes: names, numbers, lengths and colours. No parentheses, colons or
 #: quotes, so nothing like ``url(...)`` or ``javascript:`` can get through.
@@ -512,12 +536,41 @@ def _serialize_mathml(root: Element) -> str:
                 continue  # implied by the HTML parser for <math>
             if name not in MATH_ATTRIBUTES or not _MATH_VALUE_RE.fullmatch(value):
                 continue
-            attrs.append(f' {name}="{html.escape(value)}"')
+            capped = _capped_math_value(name, value)
+            if capped is not None:
+                attrs.append(f' {name}="{html.escape(capped)}"')
         out.append(f"<{element.tag}{''.join(attrs)}>")
         out.append(_math_text(element.text))
         stack.append((element, True))
         stack.extend((child, False) for child in reversed(list(element)))
     return "".join(out)
+
+
+def _capped_math_value(name: str, value: str) -> str | None:
+    """``value`` with any length clamped to its bounds; ``None`` for a length that cannot be read (dropped)."""
+    if name in MATH_SPACING_ATTRIBUTES:
+        parts = [_capped_length(part, (0.0, MATH_LENGTH_EM[1])) for part in value.split()]
+        return " ".join(parts) if parts and None not in parts else None  # type: ignore[arg-type]
+    if name in MATH_LENGTH_ATTRIBUTES:
+        return _capped_length(value, MATH_LENGTH_EM)
+    if name in MATH_SIZE_ATTRIBUTES:
+        return _capped_length(value, MATH_SIZE_EM)
+    return value
+
+
+def _capped_length(value: str, bounds: tuple[float, float]) -> str | None:
+    value = value.strip()
+    if _NAMED_MATH_LENGTH_RE.fullmatch(value):
+        return value  # MathML's named spaces and sizes are all small
+    match = _MATH_LENGTH_RE.fullmatch(value)
+    if not match or match.group(2) in ("", "."):
+        return None
+    sign, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
+    em = (-number if sign == "-" else number) * _EM_PER_UNIT[unit]
+    low, high = bounds
+    if low <= em <= high:
+        return value
+    return f"{min(max(em, low), high):g}em"
 
 
 def _math_text(text: str | None) -> str:
@@ -571,7 +624,7 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         ]
         return " ".join(names) or None
     if tag in MATH_TAGS:
-        return value if _MATH_VALUE_RE.fullmatch(value) else None
+        return _capped_math_value(attribute, value) if _MATH_VALUE_RE.fullmatch(value) else None
     if tag == "button" and attribute == "type":
         return "button"
     return value

@@ -400,3 +400,59 @@ def test_huge_input_is_escaped_plain_text():
 
 def test_empty_input():
     assert render_markdown("") == ""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MathML lengths are bounded
+
+
+_EM = {"em": 1.0, "ex": 0.5, "px": 1 / 16, "pt": 0.1, "mm": 0.2845, "cm": 2.845, "in": 7.227, "mu": 1 / 18, "": 1.0}
+
+
+def math_lengths(html: str) -> list[tuple[str, float]]:
+    """(attribute, length in em) of every numeric length on a MathML element."""
+    found = []
+    for tag, attrs in tags_of(html):
+        if not tag.startswith("m"):
+            continue
+        for name in ("width", "height", "depth", "lspace", "rspace", "voffset", "mathsize", "minsize", "maxsize"):
+            match = re.fullmatch(r"([+-]?[\d.]+)\s*(em|ex|px|pt|mm|cm|in|mu|)", attrs.get(name) or "")
+            if match:
+                found.append((name, float(match.group(1)) * _EM[match.group(2)]))
+    return found
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"\rule{9999em}{9999em}",
+        r"\kern-999em x",
+        r"\hspace{9999cm} x",
+        r"\mkern-9999mu x",
+        r"\hskip 99999pt x",
+        r"\lower 99em x",
+        r"\moveleft 999em x",
+        r"\rule[999em]{1em}{1em}",
+    ],
+)
+def test_math_lengths_cannot_cover_the_page_or_overlap_the_text(tex):
+    html = render_markdown(f"before ${tex}$ after")
+
+    lengths = math_lengths(html)
+    assert "<math" in html and lengths, html
+    assert all(-2.0 <= em <= 10.0 for _, em in lengths), lengths
+    assert_safe(html)
+
+
+def test_ordinary_math_spacing_and_sizes_are_kept():
+    html = render_markdown(r"$a\quad b\,c\!d \Huge e \Bigg( \kern 2em f \mkern-18mu g$")
+
+    assert 'width="1em"' in html and 'width="0.167em"' in html and 'width="negativethinmathspace"' in html
+    assert 'mathsize="2.49em"' in html and 'minsize="2.470em"' in html and 'width="2em"' in html
+    assert 'width="-18mu"' in html
+
+
+def test_math_lengths_too_long_to_read_are_dropped():
+    html = render_markdown(r"$\kern 9999999999em x$")
+
+    assert "<math" in html and "9999999999" not in html and math_lengths(html) == []
