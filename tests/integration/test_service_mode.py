@@ -169,9 +169,10 @@ async def test_worker_streams_a_korean_reply_through_redis_into_postgres(user, w
     await socket.disconnect()
 
 
-def test_healthz_shows_broker_and_the_workers_models(client, user, worker):
+def test_healthz_shows_broker_and_the_workers_models(client, user, admin_user, worker):
     from assistant import services
 
+    client.force_login(admin_user)  # the details are for staff
     conversation = Conversation.objects.create(owner=user)
     services.message_send(user=user, conversation=conversation, content="hello")
     deadline = time.monotonic() + 90

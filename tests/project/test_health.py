@@ -13,8 +13,35 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_database_channel_layer_and_engines(client):
-    response = client.get("/healthz")
+def test_healthz_tells_the_public_only_ok_or_not(client, user):
+    anonymous = client.get("/healthz")
+    client.force_login(user)  # signed in, but not staff
+    member = client.get("/healthz")
+
+    assert anonymous.status_code == member.status_code == 200
+    assert anonymous.json() == member.json() == {"status": "ok"}
+
+
+def test_healthz_hides_paths_and_errors_from_the_public(client, admin_client, tmp_path):
+    from catalog.services import model_register
+    from inference.errors import ModelLoadError
+    from inference.registry import ModelSpec, get_engine
+
+    entry = model_register(
+        name="missing", display_name="Missing", kind="text", engine="llamacpp", path=str(tmp_path / "x.gguf")
+    )
+    with pytest.raises(ModelLoadError):
+        get_engine(ModelSpec.from_dict(entry.to_spec()))
+
+    public = client.get("/healthz").content.decode()
+    staff = admin_client.get("/healthz").content.decode()
+
+    assert str(tmp_path) not in public and "Missing" not in public and "pid" not in public
+    assert "Missing" in staff  # staff still see what failed
+
+
+def test_healthz_reports_database_channel_layer_and_engines_to_staff(admin_client):
+    response = admin_client.get("/healthz")
 
     body = response.json()
     assert response.status_code == 200
@@ -24,13 +51,13 @@ def test_healthz_reports_database_channel_layer_and_engines(client):
     assert body["engines"]["mode"] == "inprocess" and isinstance(body["engines"]["models"], list)
 
 
-def test_healthz_lists_a_model_once_it_is_loaded(client, user, text_model):
+def test_healthz_lists_a_model_once_it_is_loaded(admin_client, user, text_model):
     from catalog.models import ModelEntry
     from inference.registry import ModelSpec, get_engine
 
     get_engine(ModelSpec.from_dict(ModelEntry.objects.get(name="gemma-test").to_spec()))
 
-    models = client.get("/healthz").json()["engines"]["models"]
+    models = admin_client.get("/healthz").json()["engines"]["models"]
 
     assert "Gemma 3 270M (test)" in [m["name"] for m in models]
 
