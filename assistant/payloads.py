@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from .models import Conversation, Message
+from .redaction import user_facing_error
 
 
 @lru_cache(maxsize=1024)
@@ -51,7 +52,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "content_html": _content_html(message.content) if rendered else None,
         "reasoning": message.reasoning,
         "status": message.status,
-        "error": message.error,
+        "error": user_facing_error(message.error),
         "model": message.model_name,
         "language": message.language,
         "profile": (
