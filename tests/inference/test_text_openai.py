@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 import ipaddress
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpcore
 import pytest
 
 from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError
@@ -221,6 +223,37 @@ def test_internal_addresses_are_refused_before_any_request(url, reason, monkeypa
         list(engine.stream(_request()))
     with pytest.raises(BlockedAddress):  # token counting goes through the same guard
         engine._client.get(url)
+
+
+def test_dns_rebinding_is_caught_at_connect_time(monkeypatch):
+    # Given a name whose resolver answers with a public address first and a private one the next time
+    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
+    answers = iter(["93.184.215.14", "10.0.0.7"])
+    resolved: list[str] = []
+    connected: list[str] = []
+
+    def rebinding_resolver(host, port, *args, **kwargs):
+        address = next(answers)
+        resolved.append(address)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    def no_network(self, host, port, timeout=None, local_address=None, socket_options=None):
+        connected.append(host)
+        raise httpcore.ConnectError("no network in tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_resolver)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", no_network)
+    engine = _engine("http://rebind.example/v1")
+
+    # When the engine connects twice
+    with pytest.raises(EngineUnavailable, match="Cannot connect"):
+        list(engine.stream(_request()))
+    with pytest.raises(BlockedAddress, match="private"):
+        list(engine.stream(_request()))
+
+    # Then each connection resolved once, checked what it got, and dialled the checked address, never the name
+    assert resolved == ["93.184.215.14", "10.0.0.7"]
+    assert connected == ["93.184.215.14"]
 
 
 def test_addresses_wrapping_internal_ipv4_are_judged_by_the_inner_address():
