@@ -223,3 +223,14 @@ def test_answers_show_where_external_links_lead(client, user, settings):
     html = answer["content_html"]
     assert html.count('class="external-link"') == 1 and html.count('class="link-host"') == 1
     assert '<span class="link-host" title="This link leads outside this app, to the site shown.">evil.example' in html
+
+
+def test_the_external_link_notice_is_translated(client, make_user):
+    korean = make_user("minsu", language="ko")
+    conversation = Conversation.objects.create(owner=korean)
+    Message.objects.create(conversation=conversation, role="assistant", content="[출처](https://evil.example/)")
+    client.force_login(korean)
+
+    (answer,) = client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+
+    assert 'title="이 링크는 이 앱 밖, 표시된 사이트로 이동합니다."' in answer["content_html"]
