@@ -24,4 +24,4 @@ COPY . .
 RUN mkdir -p /data/models /data/media /data/var && chown -R exaone /data
 USER exaone
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "exaone_web.asgi:application"]
+CMD ["python", "-m", "exaone_web.serve", "-b", "0.0.0.0", "-p", "8000", "exaone_web.asgi:application"]

@@ -31,9 +31,10 @@ setup: $(BIN)/python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# daphne, with request bodies bounded while they arrive (exaone_web/serve.py); it takes daphne's options.
 run:
 	$(MANAGE) migrate -v0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) exaone_web.asgi:application
+	$(BIN)/python -m exaone_web.serve -b $(HOST) -p $(PORT) exaone_web.asgi:application
 
 # Service mode: one worker process per queue (and per GPU), thread pools sized to the engines; see README.
 # BEAT=1 also runs the periodic job sweep (once per site).

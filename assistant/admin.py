@@ -1,8 +1,13 @@
 """Admins manage profiles, templates and feedback. Users' chats stay private unless ADMIN_CAN_READ_CHATS is
-set, and then every opening of a conversation is written to the chat access log (SECURITY.md line 22)."""
+set, and then every admin page that shows a conversation is written to the chat access log (SECURITY.md
+line 22). Chat objects are named without their content (``__str__``), so pages that list related objects
+cannot leak it either."""
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from . import profiles
 from .models import ChatAccessLog, Conversation, ExpertProfile, ExpertProfileVersion, MessageFeedback, PromptTemplate
@@ -73,28 +78,71 @@ class ChatAccessLogAdmin(ReadOnlyAdmin):
         return False
 
 
+@admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
+    """Users' conversations, read-only. Every page answers 404 unless ADMIN_CAN_READ_CHATS is on (read per
+    request, so the setting never depends on import order), and every page that shows a conversation writes
+    one access log entry per conversation shown."""
+
     list_display = ("id", "owner", "title", "updated_at")
     fields = ("owner", "title", "model", "profile", "transcript")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner")
+
+    def has_module_permission(self, request):
+        return settings.ADMIN_CAN_READ_CHATS and super().has_module_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        _require_chat_reading()
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if "cl" in context:
+            _log_chat_access(request, context["cl"].result_list)
+        return response
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = Conversation.objects.filter(pk=object_id).select_related("owner").first()
-        if conversation is not None:
-            ChatAccessLog.objects.create(
-                admin=request.user,
-                conversation_id=conversation.pk,
-                conversation_owner=conversation.owner.get_username(),
-                path=request.path[:300],
-            )
+        _require_chat_reading()
+        _log_chat_access(request, self._shown(request, object_id))
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.display(description="transcript")
+    def delete_view(self, request, object_id, extra_context=None):
+        _require_chat_reading()
+        _log_chat_access(request, self._shown(request, object_id))
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        _require_chat_reading()
+        return super().history_view(request, object_id, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        _require_chat_reading()
+        return super().add_view(request, form_url, extra_context)
+
+    def _shown(self, request, object_id) -> list[Conversation]:
+        conversation = self.get_object(request, unquote(object_id))  # None for ids that do not exist
+        return [conversation] if conversation is not None else []
+
+    @admin.display(description=_("transcript"))
     def transcript(self, obj):
         from .exports import conversation_markdown
 
         return conversation_markdown(obj)
 
 
-if settings.ADMIN_CAN_READ_CHATS:
-    admin.site.register(Conversation, ConversationAdmin)
+def _require_chat_reading() -> None:
+    if not settings.ADMIN_CAN_READ_CHATS:
+        raise Http404("Reading users' chats in the admin is switched off (ADMIN_CAN_READ_CHATS).")
+
+
+def _log_chat_access(request, conversations) -> None:
+    ChatAccessLog.objects.bulk_create(
+        ChatAccessLog(
+            admin=request.user,
+            conversation_id=conversation.pk,
+            conversation_owner=conversation.owner.get_username(),
+            path=request.path[:300],
+        )
+        for conversation in conversations
+    )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from . import selectors
 from .models import Conversation, Message
 from .payloads import conversation_payload, message_payload
+from .redaction import user_facing_error
 
 
 def active_branch(conversation: Conversation) -> list[Message]:
@@ -33,7 +34,8 @@ def conversation_markdown(conversation: Conversation) -> str:
             lines += ["<details><summary>Reasoning</summary>", "", quoted, "", "</details>", ""]
         lines += [message.content, ""]
         if message.status not in (Message.Status.DONE, ""):
-            lines += [f"_({message.status}{': ' + message.error if message.error else ''})_", ""]
+            error = user_facing_error(message.error)
+            lines += [f"_({message.status}{': ' + error if error else ''})_", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

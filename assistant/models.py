@@ -127,7 +127,8 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
 
     def __str__(self) -> str:
-        return self.title or f"#{self.pk}"
+        # Never the title: admin pages (a user's delete page, for one) list objects by name (SECURITY.md line 22).
+        return f"Conversation #{self.pk}"
 
     @property
     def group_name(self) -> str:
@@ -179,7 +180,8 @@ class Message(models.Model):
         verbose_name_plural = _("messages")
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.content[:40]}"
+        # Never the content: see Conversation.__str__.
+        return f"{self.role.capitalize()} message #{self.pk}"
 
 
 class Attachment(models.Model):
@@ -197,7 +199,8 @@ class Attachment(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return self.name
+        # Never the file name, which often says what the chat is about: see Conversation.__str__.
+        return f"Attachment #{self.pk}"
 
 
 class MessageFeedback(models.Model):

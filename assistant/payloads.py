@@ -3,18 +3,29 @@
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .models import Conversation, Message
+from .redaction import user_facing_error
 
 
 def rendered_html(content: str, *, language: str = "") -> str:
-    """An answer's Markdown as sanitised HTML, rendered once when the reply ends and stored with it."""
+    """An answer's Markdown as sanitised HTML, rendered once when the reply ends and stored with it.
+
+    Labels are in the reply's language; the page relabels copy buttons in its own.
+    """
     from .rendering import render_markdown
 
     with translation.override(language or None):
-        return render_markdown(content, copy_label=_("Copy"), image_label=_("image"))
+        return render_markdown(
+            content,
+            copy_label=_("Copy"),
+            image_label=_("image"),
+            external_label=_("This link leads outside this app, to the site shown."),
+            internal_hosts=tuple(settings.CHAT_LINK_INTERNAL_HOSTS),
+        )
 
 
 @lru_cache(maxsize=256)
@@ -50,7 +61,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         else None,
         "reasoning": message.reasoning,
         "status": message.status,
-        "error": message.error,
+        "error": user_facing_error(message.error),
         "model": message.model_name,
         "language": message.language,
         "profile": (

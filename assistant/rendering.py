@@ -4,6 +4,9 @@ The text is untrusted and may be unfinished (it is re-rendered while a reply str
 
 * markdown-it parses it with raw HTML switched off: every tag in the text comes out as escaped text;
 * links survive only with an absolute http, https or mailto URL, and always open in a new tab without a referrer;
+  a link to a host that is not on the ``internal_hosts`` allow-list is marked external: it carries the
+  ``external-link`` class and the full URL as its title, and is followed by its destination host (in ASCII, so a
+  look-alike Unicode host shows as ``xn--``), so a reader sees where a click leads before making it;
 * images are never loaded: a Markdown image becomes a ``<span class="blocked-image">`` with its alt text, since a
   model tricked by a prompt injection could otherwise leak data through an image URL;
 * fenced code is highlighted by Pygments with CSS classes only, inside a block that carries a copy button;
@@ -45,6 +48,30 @@ MAX_FORMULAS = 500
 MAX_HIGHLIGHT_CHARS = 100_000
 #: Block nesting (quotes, lists) deeper than this is not parsed further; markdown-it's own guard.
 MAX_NESTING = 20
+
+#: MathML lengths are clamped to these bounds (in em), so ``\rule{9999em}{9999em}`` cannot cover the page nor
+#: ``\kern-999em`` pull a formula over the text before it. Sizes (of type and stretched operators) have their own.
+MATH_LENGTH_EM = (-2.0, 10.0)
+MATH_SIZE_EM = (0.0, 3.0)
+MATH_LENGTH_ATTRIBUTES = frozenset({"width", "height", "depth", "lspace", "rspace", "voffset"})
+MATH_SIZE_ATTRIBUTES = frozenset({"mathsize", "minsize", "maxsize", "linethickness"})
+MATH_SPACING_ATTRIBUTES = frozenset({"columnspacing", "rowspacing"})
+_EM_PER_UNIT = {
+    "em": 1.0,
+    "ex": 0.5,
+    "px": 1 / 16,
+    "pt": 0.1,
+    "bp": 0.1004,
+    "pc": 1.2,
+    "mm": 0.2845,
+    "cm": 2.845,
+    "in": 7.227,
+    "mu": 1 / 18,
+    "%": 0.01,
+    "": 1.0,
+}
+_MATH_LENGTH_RE = re.compile(r"([+-]?)(\d{0,6}(?:\.\d{0,6})?)\s*(em|ex|px|pt|bp|pc|mm|cm|in|mu|%)?")
+_NAMED_MATH_LENGTH_RE = re.compile(r"(negative)?(very){0,2}(thin|thick|medium)mathspace|small|normal|big|infinity|auto")
 
 _LANG_RE = re.compile(r"[A-Za-z0-9_+#.\-]{1,32}")
 #: Values latex2mathml puts in MathML attributes: names, numbers, lengths and colours. No parentheses, colons or
@@ -156,8 +183,9 @@ HTML_TAGS = frozenset(
 #: Class names each tag may carry; anything else is dropped from the class attribute.
 _PYGMENTS_CLASSES = frozenset(name for name in STANDARD_TYPES.values() if name)
 _ALLOWED_CLASSES: dict[str, frozenset[str]] = {
+    "a": frozenset({"external-link"}),
     "div": frozenset({"code-block", "code-head", "math", "block", "table-wrap"}),
-    "span": frozenset({"code-lang", "math", "inline", "display", "blocked-image"}) | _PYGMENTS_CLASSES,
+    "span": frozenset({"code-lang", "math", "inline", "display", "blocked-image", "link-host"}) | _PYGMENTS_CLASSES,
     "button": frozenset({"copy-code"}),
     "code": frozenset({"math-error"}),
     "pre": frozenset({"plain-text"}),
@@ -171,11 +199,20 @@ _CODE_LANGUAGE_CLASS_RE = re.compile(r"language-[a-z0-9_+#.\-]{1,32}")
 # Public API
 
 
-def render_markdown(text: str, *, copy_label: str = "Copy", image_label: str = "image") -> str:
+def render_markdown(
+    text: str,
+    *,
+    copy_label: str = "Copy",
+    image_label: str = "image",
+    external_label: str = "This link leads outside this app, to the site shown.",
+    internal_hosts: Sequence[str] = (),
+) -> str:
     """Render untrusted, possibly unfinished Markdown to sanitised HTML.
 
     ``copy_label`` is the (translated) text of each code block's copy button; ``image_label`` prefixes the alt text
-    shown in place of a blocked image. Its styles in app.css apply inside an element with the ``rendered`` class.
+    shown in place of a blocked image; ``external_label`` is the tooltip of an external link's destination.
+    ``internal_hosts`` are hosts whose links are not marked external: ``example.com`` is that host only,
+    ``.example.com`` also its subdomains. Its styles in app.css apply inside an element with the ``rendered`` class.
     """
     if not text:
         return ""
@@ -183,7 +220,14 @@ def render_markdown(text: str, *, copy_label: str = "Copy", image_label: str = "
     text = _SURROGATE_RE.sub("\ufffd", text)
     if len(text) > MAX_MARKDOWN_CHARS:
         return f'<pre class="plain-text">{html.escape(text, quote=False)}</pre>'
-    env: dict[str, Any] = {"copy_label": copy_label, "image_label": image_label, "formulas": 0}
+    env: dict[str, Any] = {
+        "copy_label": copy_label,
+        "image_label": image_label,
+        "external_label": external_label,
+        "internal_hosts": tuple(host.lower() for host in internal_hosts),
+        "formulas": 0,
+        "link_hosts": [],
+    }
     return _cleaner().clean(_markdown().render(text, env))
 
 
@@ -218,6 +262,7 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule("code_block", _render_fence)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("link_open", _render_link_open)
+    md.add_render_rule("link_close", _render_link_close)
     md.add_render_rule("th_open", _render_cell_open)
     md.add_render_rule("td_open", _render_cell_open)
     md.add_render_rule("table_open", lambda self, tokens, idx, options, env: '<div class="table-wrap"><table>\n')
@@ -350,7 +395,60 @@ def _render_link_open(self: Any, tokens: Sequence[Token], idx: int, options: Opt
     token = tokens[idx]
     token.attrSet("target", "_blank")
     token.attrSet("rel", "noopener noreferrer nofollow")
+    host, shown = _link_target(str(token.attrGet("href") or ""))
+    external = not _is_internal(host, env.get("internal_hosts", ()))
+    if external:
+        token.attrSet("class", "external-link")
+        if not token.attrGet("title"):
+            token.attrSet("title", str(token.attrGet("href")))
+    # An autolink already shows its URL as its text.
+    env.setdefault("link_hosts", []).append(shown if external and token.markup != "autolink" else "")
     return self.renderToken(tokens, idx, options, env)
+
+
+def _render_link_close(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    hosts = env.get("link_hosts") or [""]
+    shown = hosts.pop()
+    closing = self.renderToken(tokens, idx, options, env)
+    if not shown:
+        return closing
+    label = escapeHtml(env.get("external_label", ""))
+    return f'{closing}<span class="link-host" title="{label}">{escapeHtml(shown)}</span>'
+
+
+def _link_target(href: str) -> tuple[str, str]:
+    """(host, what to show) for a link: the host and port of a web link, the address of a mailto (no host).
+
+    Hosts are shown in ASCII (IDNA), so a look-alike Unicode name cannot pass for a familiar one, and without
+    the user name before an ``@``, which only pretends to be the host.
+    """
+    try:
+        parts = urlsplit(href)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "", ""
+    if parts.scheme.lower() == "mailto":
+        user, _, domain = parts.path.rpartition("@")
+        return "", f"{user}@{_ascii_host(domain)}" if user else parts.path
+    host = _ascii_host(host).lower()
+    shown = f"[{host}]" if ":" in host else host
+    return host, f"{shown}:{port}" if port is not None else shown
+
+
+def _ascii_host(host: str) -> str:
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _is_internal(host: str, internal_hosts: Sequence[str]) -> bool:
+    """``example.com`` matches that host; ``.example.com`` matches it and its subdomains (as ALLOWED_HOSTS)."""
+    return bool(host) and any(
+        host == entry or (entry.startswith(".") and (host == entry[1:] or host.endswith(entry)))
+        for entry in internal_hosts
+    )
 
 
 def _render_cell_open(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
@@ -438,12 +536,41 @@ def _serialize_mathml(root: Element) -> str:
                 continue  # implied by the HTML parser for <math>
             if name not in MATH_ATTRIBUTES or not _MATH_VALUE_RE.fullmatch(value):
                 continue
-            attrs.append(f' {name}="{html.escape(value)}"')
+            capped = _capped_math_value(name, value)
+            if capped is not None:
+                attrs.append(f' {name}="{html.escape(capped)}"')
         out.append(f"<{element.tag}{''.join(attrs)}>")
         out.append(_math_text(element.text))
         stack.append((element, True))
         stack.extend((child, False) for child in reversed(list(element)))
     return "".join(out)
+
+
+def _capped_math_value(name: str, value: str) -> str | None:
+    """``value`` with any length clamped to its bounds; ``None`` for a length that cannot be read (dropped)."""
+    if name in MATH_SPACING_ATTRIBUTES:
+        parts = [_capped_length(part, (0.0, MATH_LENGTH_EM[1])) for part in value.split()]
+        return " ".join(parts) if parts and None not in parts else None  # type: ignore[arg-type]
+    if name in MATH_LENGTH_ATTRIBUTES:
+        return _capped_length(value, MATH_LENGTH_EM)
+    if name in MATH_SIZE_ATTRIBUTES:
+        return _capped_length(value, MATH_SIZE_EM)
+    return value
+
+
+def _capped_length(value: str, bounds: tuple[float, float]) -> str | None:
+    value = value.strip()
+    if _NAMED_MATH_LENGTH_RE.fullmatch(value):
+        return value  # MathML's named spaces and sizes are all small
+    match = _MATH_LENGTH_RE.fullmatch(value)
+    if not match or match.group(2) in ("", "."):
+        return None
+    sign, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
+    em = (-number if sign == "-" else number) * _EM_PER_UNIT[unit]
+    low, high = bounds
+    if low <= em <= high:
+        return value
+    return f"{min(max(em, low), high):g}em"
 
 
 def _math_text(text: str | None) -> str:
@@ -468,13 +595,12 @@ def _decode_numeric_ref(match: re.Match[str]) -> str:
 
 @lru_cache(maxsize=1)
 def _cleaner() -> nh3.Cleaner:
-    attributes: dict[str, set[str]] = {
-        "a": {"href", "title"},
-        "ol": {"start"},
-        "button": {"type", "data-copy", "class"},
-        **{tag: {"class"} for tag in _ALLOWED_CLASSES if tag != "button"},
-        **{tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS},
-    }
+    attributes: dict[str, set[str]] = {tag: {"class"} for tag in _ALLOWED_CLASSES}
+    attributes["a"] |= {"href", "title"}
+    attributes["span"] |= {"title"}
+    attributes["ol"] = {"start"}
+    attributes["button"] |= {"type", "data-copy"}
+    attributes.update({tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS})
     return nh3.Cleaner(
         tags=set(HTML_TAGS | MATH_TAGS),
         attributes=attributes,
@@ -498,7 +624,7 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         ]
         return " ".join(names) or None
     if tag in MATH_TAGS:
-        return value if _MATH_VALUE_RE.fullmatch(value) else None
+        return _capped_math_value(attribute, value) if _MATH_VALUE_RE.fullmatch(value) else None
     if tag == "button" and attribute == "type":
         return "button"
     return value

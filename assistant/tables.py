@@ -2,7 +2,11 @@
 
 Everything here treats the upload as hostile: sizes are checked before any parsing, an .xlsx archive's members are
 checked with :mod:`zipfile` before openpyxl sees it (zip bombs), and openpyxl parses XML through defusedxml, which it
-picks up by itself once installed. Every failure is a :class:`TableError` whose message tells the user what to do.
+picks up by itself once installed. The parsed table is bounded too, not only the archive: a small sheet whose cells
+all point at one long shared string unpacks little but reads as hundreds of millions of characters, so the cells
+and characters read are counted as rows stream in (openpyxl's read-only mode parses the sheet incrementally) and
+reading stops with an error at the first one over the limit. Every failure is a :class:`TableError` whose message
+tells the user what to do.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 MIN_RATIO_CHECK = 1024 * 1024
 MAX_XLSX_MEMBERS = 10_000
+#: openpyxl loads the shared strings part whole, before the first row: its unpacked size is bounded on its own.
+MAX_SHARED_STRINGS_BYTES = 16 * 1024 * 1024
 MAX_NAME_CHARS = 255
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -92,6 +98,17 @@ MESSAGES: dict[str, str] = {
         "The Excel file unpacks to more than {limit}. "
         "Upload a smaller workbook, or export just the sheet you need as CSV."
     ),
+    "xlsx_strings_too_large": gettext_noop(
+        "The text in the Excel file takes more than {limit} unpacked. "
+        "Upload fewer rows or shorter cells, or export just the sheet you need as CSV."
+    ),
+    "table_too_large": gettext_noop(
+        "The table holds more than {limit} characters of text. "
+        "Upload fewer rows or shorter cells, or split the table into several files."
+    ),
+    "too_many_cells": gettext_noop(
+        "The table has more than {limit} cells. Upload fewer rows or columns, or split the table into several files."
+    ),
     "xlsx_suspicious": gettext_noop(
         "The Excel file is packed in an unusual way and was not opened for safety. "
         "Export the sheet as CSV and upload that instead."
@@ -126,6 +143,8 @@ class _Limits:
     max_rows: int
     max_cols: int
     max_cell_chars: int
+    max_total_chars: int
+    max_cells: int
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -140,11 +159,15 @@ def parse_table(
     max_rows: int = 5000,
     max_cols: int = 50,
     max_cell_chars: int = 2000,
+    max_total_chars: int = 5_000_000,
+    max_cells: int = 1_000_000,
 ) -> Table:
     """Parse an uploaded .csv/.tsv or .xlsx file (first sheet) into a :class:`Table`, or raise :class:`TableError`.
 
     The first non-empty row is the header. Blank rows are skipped, short rows are padded with empty cells, cells are
     cut to ``max_cell_chars``; rows past ``max_rows`` are counted in ``total_rows`` but not kept (``truncated``).
+    Every row read, kept or only counted, adds to two budgets: ``max_cells`` cells and ``max_total_chars``
+    characters (before cutting). The defaults let any CSV within ``max_bytes`` through.
     """
     if len(data) > max_bytes:
         raise TableError("too_big", limit=_human_size(max_bytes))
@@ -152,7 +175,13 @@ def parse_table(
         raise TableError("empty")
     name = _clean_name(name)
     extension = name.rpartition(".")[2].lower() if "." in name else ""
-    limits = _Limits(max_rows=max_rows, max_cols=max_cols, max_cell_chars=max_cell_chars)
+    limits = _Limits(
+        max_rows=max_rows,
+        max_cols=max_cols,
+        max_cell_chars=max_cell_chars,
+        max_total_chars=max_total_chars,
+        max_cells=max_cells,
+    )
     # The content decides, not the name: a workbook renamed to .csv is still a workbook.
     if data.startswith(_CFB_MAGIC):
         raise TableError("xlsx_encrypted" if _is_encrypted_office_file(data) else "xls")
@@ -186,9 +215,16 @@ def table_to_markdown(table: Table, *, max_rows: int = 50, max_cell_chars: int =
     return "\n".join(lines) + "\n"
 
 
-def table_to_dict(table: Table, *, max_rows: int = 200) -> dict[str, Any]:
-    """A JSON-ready summary for storing with a message and displaying it: the first ``max_rows`` rows."""
-    shown = table.rows[: max(max_rows, 0)]
+def table_to_dict(table: Table, *, max_rows: int = 200, max_chars: int = 100_000) -> dict[str, Any]:
+    """A JSON-ready summary for storing with a message and displaying it: the first ``max_rows`` rows, fewer if
+    their cells would hold more than ``max_chars`` characters (the summary is sent with every message list)."""
+    shown: list[list[str]] = []
+    used = 0
+    for row in table.rows[: max(max_rows, 0)]:
+        used += sum(len(cell) for cell in row)
+        if used > max_chars:
+            break
+        shown.append(row)
     return {
         "name": table.name,
         "kind": table.kind,
@@ -323,6 +359,8 @@ def _check_archive(data: bytes) -> None:
         total += member.file_size
         if total > MAX_XLSX_UNCOMPRESSED:
             raise TableError("xlsx_too_large", limit=_human_size(MAX_XLSX_UNCOMPRESSED))
+        if member.filename.lower().endswith("sharedstrings.xml") and member.file_size > MAX_SHARED_STRINGS_BYTES:
+            raise TableError("xlsx_strings_too_large", limit=_human_size(MAX_SHARED_STRINGS_BYTES))
         if member.file_size > MIN_RATIO_CHECK and member.file_size > MAX_COMPRESSION_RATIO * max(
             member.compress_size, 1
         ):
@@ -368,17 +406,26 @@ def _cell_text(value: Any) -> str:
 
 
 def _build_table(name: str, kind: Literal["csv", "xlsx"], rows: Iterable[list[str]], limits: _Limits) -> Table:
-    """Header from the first non-blank row; blank rows skipped; widths checked on every row, not just those kept."""
+    """Header from the first non-blank row; blank rows skipped; widths and budgets checked on every row read, not
+    just those kept, so reading stops at the first row over a limit."""
     header: list[str] | None = None
     kept: list[list[str]] = []
     total = 0
     width = 0
+    cells = 0
+    chars = 0
     for raw in rows:
         row = _trim_trailing_empty(raw)
         if not row:
             continue
         if len(row) > limits.max_cols:
             raise TableError("too_many_columns", count=len(row), limit=limits.max_cols)
+        cells += len(row)
+        if cells > limits.max_cells:
+            raise TableError("too_many_cells", limit=f"{limits.max_cells:,}")
+        chars += sum(len(cell) for cell in row)
+        if chars > limits.max_total_chars:
+            raise TableError("table_too_large", limit=f"{limits.max_total_chars:,}")
         width = max(width, len(row))
         if header is None:
             header = row

@@ -14,6 +14,7 @@ from django.conf import settings  # noqa: E402
 
 from assistant.routing import websocket_urlpatterns  # noqa: E402
 from exaone_web.jobs.sweep import sweeper  # noqa: E402
+from exaone_web.request_limits import RequestBodyLimit  # noqa: E402
 from exaone_web.sockets import OriginValidator  # noqa: E402
 
 if settings.JOBS_SWEEPER:
@@ -21,7 +22,8 @@ if settings.JOBS_SWEEPER:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies are counted as they arrive: 413 at the first byte over the limit, chunked or not.
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

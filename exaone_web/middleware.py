@@ -35,29 +35,25 @@ class ContentSecurityPolicyMiddleware:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse bodies over the limit with 413 before anything reads them."""
+    """Refuse bodies whose declared size is over the limit with 413 before anything reads them.
+
+    The ASGI guard (exaone_web/request_limits.py) already does this under a server; this covers the test
+    client and any WSGI use.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from django.conf import settings
         from django.http import JsonResponse
-        from django.utils.translation import gettext as _
+
+        from .request_limits import body_limit, too_large_message
 
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
-        limit = settings.MAX_UPLOAD_BYTES if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = body_limit(request.META.get("CONTENT_TYPE", ""))
         if length > limit:
-            return JsonResponse(
-                {
-                    "code": "too_large",
-                    "detail": _("The request is %(size)d bytes; the limit is %(limit)d. Send less data.")
-                    % {"size": length, "limit": limit},
-                },
-                status=413,
-            )
+            return JsonResponse({"code": "too_large", "detail": too_large_message(limit, length)}, status=413)
         return self.get_response(request)

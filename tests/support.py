@@ -133,8 +133,9 @@ def start_worker(env: dict[str, str], *, queues: str = "text", beat: bool = Fals
 
 
 def start_web(env: dict[str, str], port: int) -> Process:
-    """daphne serving the ASGI application, as `make run` does."""
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "exaone_web.asgi:application"]
+    """The web server as `make run` starts it (daphne with request bodies bounded while they arrive)."""
+    command = [sys.executable, "-m", "exaone_web.serve", "-b", "127.0.0.1", "-p", str(port)]
+    command.append("exaone_web.asgi:application")
     return Process(command, env=env, ready="Listening on TCP address", name="web", port=port)
 
 

@@ -220,7 +220,10 @@ CHAT_TABLE_MAX_BYTES = env.int("CHAT_TABLE_MAX_BYTES", default=5 * 1024 * 1024)
 CHAT_TABLE_MAX_CHARS = env.int("CHAT_TABLE_MAX_CHARS", default=12_000)
 #: Characters of the whole prompt (system prompt, history, tables); the oldest turns are dropped first.
 CHAT_PROMPT_MAX_CHARS = env.int("CHAT_PROMPT_MAX_CHARS", default=100_000)
-#: Lets staff read users' conversations in the admin; every opening is written to the access log.
+#: Links in answers to these hosts are not marked as leaving the app ("example.com", or ".example.com" with
+#: its subdomains); every other link shows its destination and is marked external.
+CHAT_LINK_INTERNAL_HOSTS = env.list("CHAT_LINK_INTERNAL_HOSTS", default=[])
+#: Lets staff read users' conversations in the admin; every page that shows one is written to the access log.
 ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 
 # -- i18n -------------------------------------------------------------------------------------------
@@ -272,13 +275,18 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+#: Addresses or networks of the reverse proxies in front of the app. Only requests from them have their
+#: X-Forwarded-For read (exaone_web/client_address.py); empty: the socket's peer is the client.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+#: Failed sign-ins for one user name from one address, and for any user names from one address.
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=300)
 
 LOGGING = {

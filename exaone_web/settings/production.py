@@ -11,7 +11,9 @@ if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only a configured proxy's word counts: with daphne published directly, any client could send the header.
+if env.list("TRUSTED_PROXIES", default=[]):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -548,6 +548,10 @@ class TransformersEngine:
         """
         from jinja2.exceptions import TemplateError
 
+        from .special_tokens import defuser_for
+
+        # The model's own markers in users' text would forge turns (SECURITY.md line 14).
+        messages = defuser_for(self.tokenizer).defuse_messages(messages)
         conversation = [{"role": m.role, "content": m.content} for m in messages]
         continuing = bool(messages) and messages[-1].role == "assistant"
         with self._tokenizer_lock:

@@ -24,6 +24,8 @@ import xllamacpp
 from ..errors import InvalidRequest, ModelLoadError, PromptTooLong
 from ..registry import ModelSpec
 from ..types import ChatMessage, TextDelta, TextDone, TextRequest, Timings, Usage
+from .gguf_vocab import special_token_texts
+from .special_tokens import SpecialTokenDefuser
 
 _END = object()
 
@@ -53,6 +55,8 @@ class LlamaCppEngine:
                 raise ModelLoadError(f"{path} is not a valid GGUF file (bad header); download it again.")
         self.name = name
         self.context_length = context_length
+        # llama.cpp parses special tokens in chat prompts: users' text must not hold the model's markers.
+        self._defuser = SpecialTokenDefuser(special_token_texts(path))
         self.n_parallel = max(1, n_parallel)
         self._stop = list(stop)
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -102,8 +106,12 @@ class LlamaCppEngine:
 
     # -- tokens ---------------------------------------------------------------------------------------
 
+    def chat_messages(self, messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+        """The messages as the server receives them, the model's markers defused in untrusted text."""
+        return [{"role": m.role, "content": m.content} for m in self._defuser.defuse_messages(messages)]
+
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        payload = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
+        payload = {"messages": self.chat_messages(messages)}
         prompt = self._post("/apply-template", payload)["prompt"]
         tokens = self._post("/tokenize", {"content": prompt, "add_special": True, "parse_special": True})
         return len(tokens["tokens"])
@@ -124,7 +132,7 @@ class LlamaCppEngine:
     def _payload(self, request: TextRequest) -> dict[str, Any]:
         s = request.sampling
         payload: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": self.chat_messages(request.messages),
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": s.max_new_tokens,

@@ -44,6 +44,7 @@ from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
 from ..registry import ModelSpec
 from ..types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
 from .reasoning import ReasoningSplitter
+from .special_tokens import SpecialTokenDefuser
 
 OPTIONS = {
     "model": "model name the server expects",
@@ -59,6 +60,8 @@ CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 4
 _FINISH_REASONS = {"stop": "stop", "length": "length"}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: The markers of common chat templates (SECURITY.md line 14): all that is known of a remote model's tokens.
+_DEFUSER = SpecialTokenDefuser()
 
 
 class BlockedAddress(EngineUnavailable):
@@ -494,7 +497,8 @@ class OpenAIEngine:
 
 
 def _conversation(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+    """The messages as sent; the remote model's tokenizer is unknown, so common chat markers are defused."""
+    return [{"role": m.role, "content": m.content} for m in _DEFUSER.defuse_messages(messages)]
 
 
 def _json(data: str) -> dict[str, Any]:

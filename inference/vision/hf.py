@@ -27,6 +27,7 @@ from ..devices import pick_device
 from ..errors import EngineUnavailable, ModelLoadError, PromptTooLong
 from ..registry import ModelSpec
 from ..safety import check_weights
+from ..text.special_tokens import defuser_for
 from ..types import FinishReason, Timings, Usage
 from .types import VisionDelta, VisionRequest, VisionResult, parse_keywords
 
@@ -192,8 +193,14 @@ class VisionEngine:
             # Processors resize anyway; doing it first bounds their memory and time on huge uploads.
             image = image.copy()
             image.thumbnail((self.max_image_side, self.max_image_side), Image.Resampling.LANCZOS)
+        messages = build_messages(request)
+        # A question holding the model's markers (<image>, turn markers) would add images or forge turns.
+        defuser = defuser_for(self.tokenizer)
+        for part in messages[0]["content"]:
+            if part["type"] == "text":
+                part["text"] = defuser.defuse(part["text"])
         prompt = self.processor.apply_chat_template(
-            build_messages(request), add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
+            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
         )
         inputs = self.processor(images=[image], text=[prompt], return_tensors="pt").to(self.model.device)
         for key, value in inputs.items():

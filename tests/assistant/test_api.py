@@ -60,6 +60,56 @@ def test_other_user_lists_nothing_of_alice(client, other_user, alice_chat):
     assert b"canary-alice-7781" not in page.content and "비밀 연구".encode() not in page.content
 
 
+@pytest.mark.parametrize("fmt", ["md", "json"])
+def test_other_user_cannot_export_alices_existing_conversation(client, other_user, alice_chat, fmt):
+    client.force_login(other_user)
+
+    response = client.get(f"/api/conversations/{alice_chat.pk}/export/", {"format": fmt})
+
+    assert response.status_code == 404
+    assert b"canary-alice-7781" not in response.content and "비밀 연구".encode() not in response.content
+
+
+def test_other_user_cannot_select_a_branch_through_alices_existing_messages(client, other_user, alice_chat):
+    alices_answer = alice_chat.messages.get(role="assistant")
+    bobs_chat = Conversation.objects.create(owner=other_user, title="bob's")
+    Message.objects.create(conversation=bobs_chat, role="user", content="bob's question")
+    client.force_login(other_user)
+
+    in_alices = client.post(
+        f"/api/conversations/{alice_chat.pk}/branch/", {"message_id": alices_answer.pk}, content_type="application/json"
+    )
+    in_his_own = client.post(
+        f"/api/conversations/{bobs_chat.pk}/branch/", {"message_id": alices_answer.pk}, content_type="application/json"
+    )
+
+    assert in_alices.status_code == 404 and in_his_own.status_code in (400, 404)
+    for response in (in_alices, in_his_own):
+        assert b"canary-alice-7781" not in response.content and b"answer" not in response.content
+    bobs_chat.refresh_from_db()
+    alice_chat.refresh_from_db()
+    assert bobs_chat.current_leaf_id is None and alice_chat.current_leaf_id is None
+
+
+@pytest.mark.parametrize("query", ["canary-alice-7781", "비밀 연구", "answer"])
+def test_other_user_searching_for_alices_existing_text_finds_nothing(client, other_user, alice_chat, query):
+    Conversation.objects.create(owner=other_user, title="bob's own")
+    client.force_login(other_user)
+
+    response = client.get("/api/conversations/", {"q": query})
+
+    assert response.status_code == 200 and response.json()["results"] == []
+    assert b"canary-alice-7781" not in response.content
+
+
+def test_alice_finds_her_own_canary(client, user, alice_chat):
+    client.force_login(user)
+
+    results = client.get("/api/conversations/", {"q": "canary-alice-7781"}).json()["results"]
+
+    assert [c["id"] for c in results] == [alice_chat.pk]  # the search works, so the empty results above mean something
+
+
 def test_anonymous_is_sent_to_sign_in_and_api_refuses(client, alice_chat):
     assert client.get("/chat/").status_code == 302
     assert client.get("/chat/").headers["Location"].startswith("/accounts/login/")
@@ -156,3 +206,31 @@ def test_request_floods_get_429_with_retry_after(client, user, monkeypatch):
 
     assert statuses[:5] == [200] * 5 and limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_answers_show_where_external_links_lead(client, user, settings):
+    settings.CHAT_LINK_INTERNAL_HOSTS = ["docs.example.com"]
+    conversation = Conversation.objects.create(owner=user)
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="[sources](https://evil.example/?q=secret) and [manual](https://docs.example.com/m)",
+    )
+    client.force_login(user)
+
+    (answer,) = client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+
+    html = answer["content_html"]
+    assert html.count('class="external-link"') == 1 and html.count('class="link-host"') == 1
+    assert '<span class="link-host" title="This link leads outside this app, to the site shown.">evil.example' in html
+
+
+def test_the_external_link_notice_is_translated(client, make_user):
+    korean = make_user("minsu", language="ko")
+    conversation = Conversation.objects.create(owner=korean)
+    Message.objects.create(conversation=conversation, role="assistant", content="[출처](https://evil.example/)")
+    client.force_login(korean)
+
+    (answer,) = client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+
+    assert 'title="이 링크는 이 앱 밖, 표시된 사이트로 이동합니다."' in answer["content_html"]

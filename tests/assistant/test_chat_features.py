@@ -258,11 +258,12 @@ def test_admins_cannot_open_users_chats_by_default(admin_client, user):
     assert response.status_code == 404
 
 
-def test_allowed_admin_access_is_written_to_the_audit_log(admin_user, user, rf):
+def test_allowed_admin_access_is_written_to_the_audit_log(admin_user, user, rf, settings):
     from django.contrib import admin as django_admin
 
     from assistant.admin import ConversationAdmin
 
+    settings.ADMIN_CAN_READ_CHATS = True
     conversation = Conversation.objects.create(owner=user, title="audited")
     model_admin = ConversationAdmin(Conversation, django_admin.site)
     request = rf.get(f"/admin/assistant/conversation/{conversation.pk}/change/")

@@ -45,7 +45,7 @@ def test_tiny_exaone_through_transformers_streams_korean_into_the_database(user,
     assert reply.model_name == "EXAONE 4.0 tiny"
 
 
-def test_missing_model_file_fails_the_reply_clearly_and_shows_in_healthz(user, client, tmp_path, inline_jobs):
+def test_missing_model_file_fails_the_reply_clearly_and_shows_in_healthz(user, admin_client, tmp_path, inline_jobs):
     model_register(
         name="gone",
         display_name="Gone model",
@@ -56,7 +56,7 @@ def test_missing_model_file_fails_the_reply_clearly_and_shows_in_healthz(user, c
     )
 
     _, reply = _send(user)
-    health = client.get("/healthz").json()
+    health = admin_client.get("/healthz").json()
 
     reply.refresh_from_db()
     assert reply.status == Message.Status.FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -134,7 +135,7 @@ def test_link_title_cannot_inject_attributes():
     html = render_markdown('[x](https://ok.example/ "a\\" onmouseover=\\"alert(1)\\" x=\\"")')
     assert_safe(html)
     (link,) = [attrs for tag, attrs in tags_of(html) if tag == "a"]
-    assert set(link) <= {"href", "title", "target", "rel"}
+    assert set(link) <= {"href", "title", "target", "rel", "class"}
     assert link["title"] == 'a" onmouseover="alert(1)" x="'
 
 
@@ -143,7 +144,58 @@ def test_link_url_cannot_break_out_of_href():
     assert_safe(html)
     for tag, attrs in tags_of(html):
         if tag == "a":
-            assert set(attrs) <= {"href", "title", "target", "rel"}
+            assert set(attrs) <= {"href", "title", "target", "rel", "class"}
+            assert attrs.get("class") in (None, "external-link")
+
+
+def link_hosts(html: str) -> list[str]:
+    """The destination shown after each external link."""
+    return re.findall(r'<span class="link-host"[^>]*>([^<]*)</span>', html)
+
+
+def test_external_links_are_marked_and_show_where_they_lead():
+    html = render_markdown("[sources](https://evil.example/?q=secret)", external_label="Leaves the app")
+
+    (link,) = [attrs for tag, attrs in tags_of(html) if tag == "a"]
+    assert link["class"] == "external-link" and link["title"] == "https://evil.example/?q=secret"
+    assert link["target"] == "_blank" and set(link["rel"].split()) == {"noopener", "noreferrer", "nofollow"}
+    assert link_hosts(html) == ["evil.example"]
+    assert 'title="Leaves the app"' in html
+    assert_safe(html)
+
+
+def test_allow_listed_hosts_are_internal_and_others_are_not():
+    text = (
+        "[a](https://docs.example.com/x) [b](https://example.com/) [c](https://wiki.corp/) [d](https://notexample.com/)"
+    )
+
+    html = render_markdown(text, internal_hosts=[".example.com", "wiki.corp"])
+
+    classes = [attrs.get("class") for tag, attrs in tags_of(html) if tag == "a"]
+    assert classes == [None, None, None, "external-link"]
+    assert link_hosts(html) == ["notexample.com"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("[bank](https://bank.example@evil.example/login)", "evil.example"),  # a user name posing as the host
+        ("[apple](https://аpple.com/)", "xn--pple-43d.com"),  # Cyrillic "а": shown in ASCII
+        ("[port](http://evil.example:8443/)", "evil.example:8443"),
+        ("[v6](http://[2001:db8::1]/)", "[2001:db8::1]"),
+        ("[mail](mailto:leak@evil.example)", "leak@evil.example"),
+    ],
+)
+def test_the_destination_shown_cannot_be_disguised(text, shown):
+    html = render_markdown(text, internal_hosts=["bank.example", "apple.com"])
+
+    assert link_hosts(html) == [shown]
+
+
+def test_autolinks_are_marked_without_repeating_their_host():
+    html = render_markdown("<https://evil.example/path>")
+
+    assert 'class="external-link"' in html and link_hosts(html) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -348,3 +400,59 @@ def test_huge_input_is_escaped_plain_text():
 
 def test_empty_input():
     assert render_markdown("") == ""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MathML lengths are bounded
+
+
+_EM = {"em": 1.0, "ex": 0.5, "px": 1 / 16, "pt": 0.1, "mm": 0.2845, "cm": 2.845, "in": 7.227, "mu": 1 / 18, "": 1.0}
+
+
+def math_lengths(html: str) -> list[tuple[str, float]]:
+    """(attribute, length in em) of every numeric length on a MathML element."""
+    found = []
+    for tag, attrs in tags_of(html):
+        if not tag.startswith("m"):
+            continue
+        for name in ("width", "height", "depth", "lspace", "rspace", "voffset", "mathsize", "minsize", "maxsize"):
+            match = re.fullmatch(r"([+-]?[\d.]+)\s*(em|ex|px|pt|mm|cm|in|mu|)", attrs.get(name) or "")
+            if match:
+                found.append((name, float(match.group(1)) * _EM[match.group(2)]))
+    return found
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"\rule{9999em}{9999em}",
+        r"\kern-999em x",
+        r"\hspace{9999cm} x",
+        r"\mkern-9999mu x",
+        r"\hskip 99999pt x",
+        r"\lower 99em x",
+        r"\moveleft 999em x",
+        r"\rule[999em]{1em}{1em}",
+    ],
+)
+def test_math_lengths_cannot_cover_the_page_or_overlap_the_text(tex):
+    html = render_markdown(f"before ${tex}$ after")
+
+    lengths = math_lengths(html)
+    assert "<math" in html and lengths, html
+    assert all(-2.0 <= em <= 10.0 for _, em in lengths), lengths
+    assert_safe(html)
+
+
+def test_ordinary_math_spacing_and_sizes_are_kept():
+    html = render_markdown(r"$a\quad b\,c\!d \Huge e \Bigg( \kern 2em f \mkern-18mu g$")
+
+    assert 'width="1em"' in html and 'width="0.167em"' in html and 'width="negativethinmathspace"' in html
+    assert 'mathsize="2.49em"' in html and 'minsize="2.470em"' in html and 'width="2em"' in html
+    assert 'width="-18mu"' in html
+
+
+def test_math_lengths_too_long_to_read_are_dropped():
+    html = render_markdown(r"$\kern 9999999999em x$")
+
+    assert "<math" in html and "9999999999" not in html and math_lengths(html) == []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tracemalloc
 import zipfile
 
 import pytest
 from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 
 from assistant.tables import (
     MAX_XLSX_UNCOMPRESSED,
@@ -266,6 +268,132 @@ def test_xlsx_that_is_a_random_zip_is_corrupt():
 def test_truncated_xlsx_is_corrupt():
     data = xlsx_bytes([["a"], [1]])
     raises("xlsx_corrupt", "cut.xlsx", data[: len(data) // 2])
+
+
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
+        'Target="sharedStrings.xml"/></Relationships>'
+    ),
+}
+
+
+def shared_string_workbook(rows: int, cols: int, strings: list[str]) -> bytes:
+    """A workbook written by hand: every cell of a rows x cols sheet points at shared string 0."""
+    letters = [get_column_letter(c) for c in range(1, cols + 1)]
+    sheet = io.StringIO()
+    sheet.write(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    )
+    for r in range(1, rows + 1):
+        sheet.write(f'<row r="{r}">' + "".join(f'<c r="{x}{r}" t="s"><v>0</v></c>' for x in letters) + "</row>")
+    sheet.write("</sheetData></worksheet>")
+    shared = "".join(f"<si><t>{text}</t></si>" for text in strings)
+    parts = {
+        **_XLSX_PARTS,
+        "xl/sharedStrings.xml": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{shared}</sst>'
+        ),
+        "xl/worksheets/sheet1.xml": sheet.getvalue(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_shared_string_amplification_is_refused_quickly_in_bounded_memory():
+    # The review's file: 515 KB, 250,000 cells that all point at one 2,100-character string. The archive
+    # unpacks only 15x, so the zip checks pass; unbounded, the table held 525 million characters (1 GB).
+    data = shared_string_workbook(5000, 50, ["가" * 2100])
+    assert 500_000 < len(data) < 530_000
+
+    tracemalloc.start()
+    try:
+        error = raises("table_too_large", "bomb.xlsx", data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 64 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+    assert "characters" in str(error)
+
+
+def test_shared_strings_are_bounded_before_openpyxl_loads_them(monkeypatch):
+    from assistant import tables
+
+    monkeypatch.setattr(tables, "MAX_SHARED_STRINGS_BYTES", 100_000)
+    data = shared_string_workbook(2, 2, [f"값 {i}" for i in range(20_000)])
+
+    error = raises("xlsx_strings_too_large", "strings.xlsx", data)
+
+    assert "97.7 KB" in str(error)
+
+
+def test_a_table_with_too_many_cells_is_refused():
+    data = ("a,b,c,d\n" + "1,2,3,4\n" * 300).encode()
+
+    error = raises("too_many_cells", "cells.csv", data, max_cells=1000)
+
+    assert "1,000" in str(error)
+
+
+def test_the_characters_of_rows_only_counted_are_bounded_too():
+    data = ("a,b\n" + "".join(f"{'x' * 90},{i}\n" for i in range(200))).encode()
+
+    raises("table_too_large", "long.csv", data, max_rows=5, max_total_chars=10_000)
+
+
+def test_a_big_but_ordinary_table_is_still_read():
+    data = shared_string_workbook(2000, 20, ["짧은 값"])
+
+    table = parse_table("ordinary.xlsx", data)
+
+    assert table.total_rows == 1999 and len(table.rows) == 1999 and table.rows[-1][-1] == "짧은 값"
+
+
+def test_stored_table_is_bounded_in_characters():
+    table = parse_table("wide.csv", ("a,b,c\n" + f"{'가' * 1500},{'나' * 1500},x\n" * 150).encode())
+
+    stored = table_to_dict(table, max_chars=20_000)
+
+    kept = sum(len(cell) for row in stored["rows"] for cell in row)
+    assert kept <= 20_000 and stored["shown_rows"] == len(stored["rows"]) < 150
+    assert stored["truncated"] is True and stored["total_rows"] == 150
 
 
 def test_workbook_renamed_to_csv_is_read_as_xlsx():

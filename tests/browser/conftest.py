@@ -115,8 +115,10 @@ def app(tmp_path_factory) -> Iterator[App]:
     port = _free_port()
     log = root / "daphne.log"
     with log.open("wb") as out:
+        # The web server as `make run` starts it (daphne with bounded request bodies).
+        command = ["-m", "exaone_web.serve", "-b", "127.0.0.1", "-p", str(port), "exaone_web.asgi:application"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "exaone_web.asgi:application"],
+            [sys.executable, *command],
             cwd=REPO,
             env=env,
             stdout=out,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -35,6 +37,16 @@ def bomb_png(side: int) -> bytes:
     packer = zlib.compressobj(9)
     data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+
+
+def test_pillows_own_bomb_limit_is_set_explicitly_to_ours():
+    # In a fresh interpreter, so no other test's import order decides the answer.
+    code = "import PIL.Image as I; d = I.MAX_IMAGE_PIXELS; import inference.images_in; print(d, I.MAX_IMAGE_PIXELS)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+
+    pillow_default, ours = (int(value) for value in result.stdout.split())
+    assert ours == MAX_INPUT_PIXELS == 40_000_000 and ours != pillow_default
+    assert Image.MAX_IMAGE_PIXELS == MAX_INPUT_PIXELS
 
 
 def test_a_decompression_bomb_is_refused_before_decoding():

@@ -81,13 +81,11 @@ async def test_worker_streams_a_korean_reply_through_redis_into_postgres(user, w
     await socket.disconnect()
 
 
-def test_healthz_shows_broker_and_the_workers_models_and_batch(client, user, worker, settings):
-    settings.ALLOWED_HOSTS = ["testserver"]
+def test_healthz_shows_broker_and_the_workers_models(client, user, admin_user, worker):
     conversation = Conversation.objects.create(owner=user)
     services.message_send(user=user, conversation=conversation, content="hello")
     _wait(lambda: conversation.messages.filter(status="done").exists(), what="the reply")
-
-    client.force_login(type(user).objects.create_user("ops", password="x", is_staff=True))
+    client.force_login(admin_user)  # the details are for staff
 
     def loaded() -> tuple[dict, list[str]]:
         body = client.get("/healthz").json()
