@@ -45,11 +45,13 @@ worker:
 test:
 	$(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected"; [ $$rc -eq 5 ]; }
 
+# Tests marked any_broker do not depend on the broker and run with the first one only.
 test-services:
-	@for broker in $${TEST_BROKER_URL:-$(TEST_BROKERS)}; do \
+	@marks="services"; for broker in $${TEST_BROKER_URL:-$(TEST_BROKERS)}; do \
 		echo "== service-mode tests, broker $$broker"; \
-		$(SERVICES_ENV) CELERY_BROKER_URL=$$broker $(BIN)/python -m pytest -m services $(PYTEST_ARGS) \
+		$(SERVICES_ENV) CELERY_BROKER_URL=$$broker $(BIN)/python -m pytest -m "$$marks" $(PYTEST_ARGS) \
 			|| { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests selected" || exit $$rc; }; \
+		marks="services and not any_broker"; \
 	done
 
 lint:

@@ -1,5 +1,6 @@
 """The JSON shape of conversations and messages, shared by the REST API and the websocket events."""
 
+import contextlib
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +19,7 @@ def rendered_html(content: str, *, language: str = "") -> str:
     """
     from .rendering import render_markdown
 
-    with translation.override(language or None):
+    with translation.override(language) if language else contextlib.nullcontext():
         return render_markdown(
             content,
             copy_label=_("Copy"),
@@ -29,8 +30,8 @@ def rendered_html(content: str, *, language: str = "") -> str:
 
 
 @lru_cache(maxsize=256)
-def _legacy_rendered(content: str, language: str) -> str:
-    """Answers saved before HTML was stored with them."""
+def _legacy_rendered(content: str, language: str, page_language: str) -> str:
+    """Answers saved before HTML was stored with them (in the reply's language, else the page's)."""
     return rendered_html(content, language=language)
 
 
@@ -56,7 +57,10 @@ def message_payload(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         # Rendered and sanitised on the server once an answer is final; streaming text is shown as plain text.
-        "content_html": (message.content_html or _legacy_rendered(message.content, message.language))
+        "content_html": (
+            message.content_html
+            or _legacy_rendered(message.content, message.language, translation.get_language() or "")
+        )
         if rendered
         else None,
         "reasoning": message.reasoning,

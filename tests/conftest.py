@@ -19,6 +19,17 @@ def gemma_path() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language, whatever an earlier request in this thread switched to."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters, cancel flags and stream snapshots belong to one test."""
     from django.core.cache import cache

@@ -55,10 +55,10 @@ def _preempt_housekeeping(job: Job) -> None:
     """A regular job that finds every thread busy stops a running title (titles are a nicety)."""
     if job.housekeeping:
         return
-    contexts = runner.running.snapshot()
+    contexts = [c for c in runner.running.snapshot() if c.job.queue == job.queue and c.job.pk != job.pk]
     if len(contexts) + 1 >= concurrency(job.queue):
         for context in contexts:
-            if context.job.housekeeping and context.job.queue == job.queue:
+            if context.job.housekeeping:
                 context.cancelled.set()
 
 

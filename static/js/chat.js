@@ -155,7 +155,11 @@
     if (message.content_html) {
       body.classList.add("rendered");
       body.innerHTML = message.content_html;   // sanitised on the server (assistant/rendering.py)
+      // Stored HTML carries the reply's language; the page's own labels are in the page's language.
       body.querySelectorAll("[data-copy]").forEach(function (b) { b.textContent = gettext("Copy"); });
+      body.querySelectorAll(".link-host").forEach(function (h) {
+        h.title = gettext("This link leads outside this app, to the site shown.");
+      });
     } else {
       body.textContent = message.content;
     }

@@ -119,14 +119,14 @@ def test_anonymous_is_sent_to_sign_in_and_api_refuses(client, alice_chat):
 def test_create_rename_delete(client, user, registered_model):
     client.force_login(user)
 
-    created = client.post("/api/conversations/", {"model": "gemma-test"}, content_type="application/json")
+    created = client.post("/api/conversations/", {"model": "never-loaded"}, content_type="application/json")
     conversation_id = created.json()["id"]
     renamed = client.patch(
         f"/api/conversations/{conversation_id}/", {"title": "공정 분석"}, content_type="application/json"
     )
     deleted = client.delete(f"/api/conversations/{conversation_id}/")
 
-    assert created.status_code == 201 and created.json()["model"] == "gemma-test"
+    assert created.status_code == 201 and created.json()["model"] == "never-loaded"
     assert renamed.json()["title"] == "공정 분석"
     assert deleted.status_code == 204
     assert not Conversation.objects.filter(pk=conversation_id).exists()

@@ -128,9 +128,8 @@ async def test_the_same_wake_up_delivered_twice_while_a_reply_streams_generates_
 # --------------------------------------------------------------------------------------------- long-lived sockets
 
 
+@pytest.mark.any_broker
 def test_an_idle_socket_is_still_open_after_a_minute(browser, worker, user, text_model):
-    if not settings.CELERY_BROKER_URL.startswith("redis"):
-        pytest.skip("runs once per suite, with the Redis broker: the socket does not touch the broker")
     conversation = Conversation.objects.create(owner=user)
 
     async def scenario() -> tuple[list[dict], dict, dict]:
@@ -211,6 +210,7 @@ def model_server(gemma_path):
     del server
 
 
+@pytest.mark.any_broker
 def test_a_ten_second_pause_between_tokens_arrives_whole(browser, worker, user, model_server):
     proxy = PausingProxy(model_server, after=4, pause=10)
     model_register(
@@ -281,6 +281,7 @@ def test_a_killed_worker_fails_the_reply_on_the_open_socket_and_the_user_can_sen
     assert [r.status for r in replies] == ["failed", "done"]  # no duplicate replies
 
 
+@pytest.mark.any_broker
 def test_a_worker_stopped_with_sigterm_ends_its_reply_cleanly(env, user, text_model):
     _long_answers(text_model, tokens=2000)
     worker = start_worker({**env, "JOBS_SHUTDOWN_GRACE_SECONDS": "2"})
@@ -346,6 +347,7 @@ def test_the_celery_beat_sweep_fails_a_job_whose_heartbeat_stopped(env, user, te
 # --------------------------------------------------------------------------------------------- Redis outage
 
 
+@pytest.mark.any_broker
 def test_redis_restarted_mid_stream_loses_nothing_and_pages_work_while_it_is_down(
     own_redis, database_name, client, user, text_model
 ):
@@ -423,6 +425,7 @@ async def _done_or_finished(socket, conversation) -> dict:
 # --------------------------------------------------------------------------------------------- fairness
 
 
+@pytest.mark.any_broker
 def test_a_user_with_one_job_does_not_wait_behind_another_users_five(env, user, other_user, text_model, settings):
     settings.CHAT_MAX_CONCURRENT_PER_USER = 10
     text_model.default_sampling = {"temperature": 0.0, "max_new_tokens": 8, "seed": 7}
@@ -446,6 +449,7 @@ def test_a_user_with_one_job_does_not_wait_behind_another_users_five(env, user, 
 # --------------------------------------------------------------------------------------------- races
 
 
+@pytest.mark.any_broker
 def test_ten_sends_at_once_from_several_connections_do_not_get_past_the_per_user_cap(
     user, text_model, settings, monkeypatch
 ):

@@ -196,3 +196,36 @@ def test_a_worker_shutting_down_fails_its_running_jobs_cleanly_after_the_grace(u
     job.refresh_from_db()
     assert job.status == "failed" and "restarted" in job.error
     assert probe_kind["failed"] == [(job.pk, job.error)]
+
+
+def test_an_answer_that_finds_every_thread_busy_stops_a_running_title(user, probe_kind, held, settings):
+    from exaone_web.jobs import kinds
+
+    settings.JOBS_CONCURRENCY = {**settings.JOBS_CONCURRENCY, "default": 2}
+    chore_started, chore_stopped = threading.Event(), threading.Event()
+
+    def chore(job, context):
+        chore_started.set()
+        for _ in range(1000):
+            if context.cancelled():
+                chore_stopped.set()
+                return
+            time.sleep(0.01)
+
+    kinds._kinds["test.chore"] = kinds.JobKind(
+        name="test.chore", queue="default", run=chore, failed=lambda j, m: None, housekeeping=True
+    )
+    try:
+        title = job_submit(kind="test.chore", owner=user)
+        thread = threading.Thread(target=backends.claim_and_run, args=("default",))
+        thread.start()
+        assert chore_started.wait(10)
+        job_submit(kind="test.probe", owner=user)
+
+        backends.claim_and_run("default")  # the answer takes the second thread
+        thread.join(10)
+    finally:
+        kinds._kinds.pop("test.chore")
+
+    title.refresh_from_db()
+    assert chore_stopped.is_set() and title.status == "cancelled"
