@@ -12,7 +12,7 @@ class ExaoneUserAdmin(UserAdmin):
     list_display = ("username", "email", "role", "language", "daily_token_quota", "is_active", "is_staff")
     list_filter = ("role", "is_active", "is_staff", "language")
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         (_("Assistant"), {"fields": ("role", "language", "daily_token_quota")}),
     )
 

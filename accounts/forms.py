@@ -8,10 +8,11 @@ from exaone_web.client_address import client_address
 from . import services
 
 
-class RateLimitedSignIn:
+class RateLimitedSignIn(AuthenticationForm):
     """Lock a user name from one address, and one address for every name, after repeated failures.
 
-    Mixed into an authentication form. The address is the client's, as :func:`client_address` finds it.
+    The base of the app's and the admin's sign-in forms. The address is the client's, as
+    :func:`client_address` finds it.
     """
 
     error_messages = {
@@ -33,7 +34,7 @@ class RateLimitedSignIn:
         return cleaned
 
 
-class RateLimitedAuthenticationForm(RateLimitedSignIn, AuthenticationForm):
+class RateLimitedAuthenticationForm(RateLimitedSignIn):
     """The app's sign-in form."""
 
 

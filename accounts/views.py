@@ -20,8 +20,10 @@ def set_language(request: HttpRequest) -> HttpResponse:
     language = request.POST.get("language", "")
     next_url = request.POST.get("next", "/")
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        request.POST = request.POST.copy()
-        request.POST["next"] = "/"
+        safe = request.POST.copy()
+        safe["next"] = "/"
+        # Django's set_language reads "next" from the POST data.
+        request.POST = safe  # type: ignore[assignment]
     if request.user.is_authenticated:
         try:
             services.user_set_language(user=request.user, language=language)

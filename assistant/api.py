@@ -1,7 +1,9 @@
 """REST API for chat: one view per action; validate, call a service, return the payload."""
 
+from typing import cast
+
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from rest_framework import serializers, status
@@ -10,12 +12,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from catalog.models import ModelEntry
 from catalog.selectors import model_list
 
 from . import exports, profiles, selectors, services
 from .models import Attachment
 from .payloads import conversation_payload, message_payload
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in user (the view's permission or login check ran first)."""
+    return cast(User, request.user)
 
 
 def _chat_error(exc: services.ChatError) -> Response:
@@ -39,7 +47,7 @@ class ConversationListApi(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         conversations, cursor = selectors.conversation_page(
-            conversations=selectors.conversation_search(user=request.user, query=params["q"]),
+            conversations=selectors.conversation_search(user=_user(request), query=params["q"]),
             cursor=params["cursor"],
             limit=params["limit"],
         )
@@ -50,7 +58,7 @@ class ConversationListApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             conversation = services.conversation_create(
-                user=request.user,
+                user=_user(request),
                 title=data.validated_data["title"],
                 model_name=data.validated_data["model"],
                 profile_slug=data.validated_data["profile"],
@@ -70,17 +78,17 @@ class ConversationDetailApi(APIView):
         profile = serializers.SlugField(max_length=80, required=False, allow_blank=True)
 
     def get(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         return Response(conversation_payload(conversation))
 
     def patch(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         try:
             conversation = services.conversation_update(
-                user=request.user,
+                user=_user(request),
                 conversation=conversation,
                 title=fields.get("title"),
                 pinned=fields.get("pinned"),
@@ -93,7 +101,7 @@ class ConversationDetailApi(APIView):
         return Response(conversation_payload(conversation))
 
     def delete(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         services.conversation_delete(conversation=conversation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -106,7 +114,7 @@ class MessageListApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
 
     def get(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = selectors.branch_page(conversation=conversation, **query.validated_data)
@@ -129,7 +137,7 @@ class MessageTreeApi(APIView):
     """The shape of the whole tree (ids, parents, roles, statuses), for pages that show every branch."""
 
     def get(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         return Response({"results": selectors.message_tree(conversation=conversation)})
 
 
@@ -138,7 +146,7 @@ class BranchSelectApi(APIView):
         message_id = serializers.IntegerField(min_value=1)
 
     def post(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -154,12 +162,12 @@ class FeedbackApi(APIView):
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def put(self, request: Request, conversation_id: int, message_id: int) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             feedback = services.feedback_save(
-                user=request.user, conversation=conversation, message_id=message_id, **data.validated_data
+                user=_user(request), conversation=conversation, message_id=message_id, **data.validated_data
             )
         except services.ChatError as exc:
             return _chat_error(exc)
@@ -168,7 +176,7 @@ class FeedbackApi(APIView):
 
 class ExportApi(APIView):
     def get(self, request: Request, conversation_id: int) -> HttpResponse:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         fmt = request.query_params.get("format", "md")
         name = slugify(conversation.title, allow_unicode=False) or f"conversation-{conversation.pk}"
         if fmt == "json":
@@ -188,7 +196,7 @@ class AttachmentUploadApi(APIView):
     def post(self, request: Request, conversation_id: int) -> Response:
         from .tables import MESSAGES, TableError, parse_table, table_to_dict
 
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         upload = request.FILES.get("file")
         if upload is None:
             return Response({"code": "no_file", "detail": _("Choose a CSV or XLSX file.")}, status=400)
@@ -201,7 +209,7 @@ class AttachmentUploadApi(APIView):
                 },
                 status=413,
             )
-        pending = Attachment.objects.filter(owner=request.user, conversation=conversation, message__isnull=True)
+        pending = Attachment.objects.filter(owner=_user(request), conversation=conversation, message__isnull=True)
         if pending.count() >= settings.CHAT_MAX_ATTACHMENTS:
             return Response(
                 {
@@ -216,7 +224,7 @@ class AttachmentUploadApi(APIView):
         except TableError as exc:
             return Response({"code": exc.code, "detail": _(MESSAGES[exc.code]).format(**exc.params)}, status=400)
         attachment = Attachment.objects.create(
-            owner=request.user,
+            owner=_user(request),
             conversation=conversation,
             name=upload.name[-200:],
             kind=table.kind,
@@ -263,7 +271,7 @@ class ProfileListApi(APIView):
                         "reply_language": p.reply_language,
                         "version": p.version,
                     }
-                    for p in profiles.profile_list(user=request.user)
+                    for p in profiles.profile_list(user=_user(request))
                 ]
             }
         )
@@ -281,7 +289,7 @@ class TemplateListApi(APIView):
                         "domain": t.domain,
                         "variables": profiles.template_variables(t.body),
                     }
-                    for t in profiles.template_list(user=request.user)
+                    for t in profiles.template_list(user=_user(request))
                 ]
             }
         )

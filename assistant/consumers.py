@@ -97,6 +97,7 @@ class ChatConsumer(LiveSocket):
         else:
             await super().handle(frame)
             return
+        assert self.conversation is not None  # authorise() set it before the socket opened
         try:
             await _route(self.user, self.conversation.pk, kind, frame)
         except services.ChatError as exc:

@@ -100,6 +100,8 @@ def reply_run(job: Job, context: JobContext) -> None:
 
 def reply_failed(job: Job, error: str) -> None:
     """The reply's job ended without it: keep the text written so far, say why, offer Retry."""
+    if job.subject_id is None:
+        return
     message = Message.objects.filter(pk=job.subject_id).select_related("conversation").first()
     if message is None:
         return
@@ -189,6 +191,8 @@ def _generate(message: Message, entry: ModelEntry, stream: ReplyStream, *, cance
 
 def title_run(job: Job, context: JobContext) -> None:
     """Ask the model for a short title in the user's language; keep the first line if anything is off."""
+    if job.subject_id is None:
+        return
     conversation = Conversation.objects.filter(pk=job.subject_id).select_related("model", "profile").first()
     if conversation is None:
         return

@@ -93,8 +93,9 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.pk,
         "title": conversation.title,
-        "model": conversation.model.name if conversation.model_id else None,
-        "profile": conversation.profile.slug if conversation.profile_id else None,
+        # Ids first: lists select the related rows, and a missing one must not cost a query.
+        "model": conversation.model.name if conversation.model_id and conversation.model else None,
+        "profile": conversation.profile.slug if conversation.profile_id and conversation.profile else None,
         "pinned": conversation.pinned,
         "enable_thinking": conversation.enable_thinking,
         "current_leaf_id": conversation.current_leaf_id,

@@ -39,7 +39,7 @@ def profile_allowed(*, user: User, profile: ExpertProfile) -> bool:
 def _snapshot(profile: ExpertProfile) -> dict:
     return {
         **{name: getattr(profile, name) for name in SNAPSHOT_FIELDS},
-        "model": profile.model.name if profile.model_id else None,
+        "model": profile.model.name if profile.model is not None else None,
         "default_sampling": dict(profile.default_sampling),
     }
 

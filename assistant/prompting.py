@@ -33,10 +33,12 @@ def reply_messages(message: Message, *, continuing: bool) -> list[ChatMessage]:
     version = message.profile_version
     system = version.snapshot.get(f"system_prompt_{language}") if version else ""
     system = (system or DEFAULT_SYSTEM_PROMPT) + "\n\n" + REPLY_INSTRUCTION.get(language, REPLY_INSTRUCTION["en"])
-    branch = selectors.branch(leaf=message.parent) if message.parent_id else []
+    parent = message.parent
+    branch = selectors.branch(leaf=parent) if parent is not None else []
     attached: dict[int, list[Attachment]] = {}
     for attachment in Attachment.objects.filter(message_id__in=[m.pk for m in branch]):
-        attached.setdefault(attachment.message_id, []).append(attachment)
+        if attachment.message_id is not None:
+            attached.setdefault(attachment.message_id, []).append(attachment)
     turns = []
     for item in branch:
         if item.role == Message.Role.USER:

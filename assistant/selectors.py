@@ -71,9 +71,9 @@ def branch_page(*, conversation: Conversation, before: int | None = None, limit:
     return BranchPage(messages, has_more, page_ids[0] if has_more and page_ids else None, siblings)
 
 
-def message_tree(*, conversation: Conversation) -> list[dict]:
+def message_tree(*, conversation: Conversation) -> list[dict[str, object]]:
     """Every message's id, parent, role and status: the shape of the tree, without contents."""
-    return list(conversation.messages.values("id", "parent_id", "role", "status").order_by("id"))
+    return [dict(row) for row in conversation.messages.values("id", "parent_id", "role", "status").order_by("id")]
 
 
 def message_active_list(*, conversation: Conversation) -> QuerySet[Message]:

@@ -95,7 +95,7 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def _validate_content(content: str) -> str:
+def _validate_content(content: object) -> str:
     if not isinstance(content, str):
         raise ChatError("invalid", _("The message must be text."))
     if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
@@ -127,7 +127,7 @@ def _check_can_generate(*, user: User, conversation: Conversation) -> None:
             )
             % {"quota": quota},
         )
-    if conversation.profile_id and not profiles.profile_allowed(user=user, profile=conversation.profile):
+    if conversation.profile is not None and not profiles.profile_allowed(user=user, profile=conversation.profile):
         raise ChatError("profile_forbidden", _("You may not use that expert profile. Pick another one."))
 
 
@@ -135,7 +135,7 @@ def reply_model(conversation: Conversation) -> ModelEntry:
     """The model that answers in ``conversation``: its own, its profile's, or the default."""
     model = (
         conversation.model
-        or (conversation.profile.model if conversation.profile_id and conversation.profile.model_id else None)
+        or (conversation.profile.model if conversation.profile is not None else None)
         or model_default(kind=ModelEntry.Kind.TEXT)
     )
     if model is None or not model.enabled:
@@ -147,7 +147,8 @@ def reply_model(conversation: Conversation) -> ModelEntry:
 
 def _new_reply(*, conversation: Conversation, parent: Message, language: str) -> Message:
     model = reply_model(conversation)
-    version = profiles.profile_current_version(profile=conversation.profile) if conversation.profile_id else None
+    profile = conversation.profile
+    version = profiles.profile_current_version(profile=profile) if profile is not None else None
     return Message.objects.create(
         conversation=conversation,
         parent=parent,
@@ -165,12 +166,12 @@ def _announce_and_queue(*, user: User, conversation: Conversation, messages: lis
     Call inside the transaction. The announcement is registered first, so the page learns of the reply before
     its worker can send anything about it. A full queue raises ``busy`` and the transaction stores nothing.
     """
-    transaction.on_commit(
-        lambda: [
+
+    def announce() -> None:
+        for message in messages:
             publish(conversation, {"type": "message.created", "message": message_payload(message)})
-            for message in messages
-        ]
-    )
+
+    transaction.on_commit(announce)
     reply = messages[-1]
     try:
         reply.job = job_submit(kind="chat.reply", owner=user, subject_id=reply.pk)
@@ -180,7 +181,7 @@ def _announce_and_queue(*, user: User, conversation: Conversation, messages: lis
 
 
 def _reply_language(conversation: Conversation, content: str) -> str:
-    fixed = conversation.profile.reply_language if conversation.profile_id else ""
+    fixed = conversation.profile.reply_language if conversation.profile is not None else ""
     return fixed or detect_language(content)
 
 
@@ -188,7 +189,7 @@ def message_send(
     *,
     user: User,
     conversation: Conversation,
-    content: str,
+    content: object,
     edit_of: int | None = None,
     attachment_ids: list[int] | tuple[int, ...] = (),
 ) -> tuple[Message, Message]:

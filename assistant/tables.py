@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from _csv import _reader as _CsvReader
+    from _csv import Reader as _CsvReader
 
 #: An .xlsx archive may unpack to at most this many bytes in total.
 MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024

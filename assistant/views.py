@@ -1,20 +1,28 @@
+from typing import cast
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.models import User
 from catalog.models import ModelEntry
 from catalog.selectors import model_list
 
 from . import profiles, selectors
 
 
+def _user(request: HttpRequest) -> User:
+    """The signed-in user (the view's permission or login check ran first)."""
+    return cast(User, request.user)
+
+
 @login_required
 def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
     conversation = None
     if conversation_id is not None:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
     conversations, next_cursor = selectors.conversation_page(
-        conversations=selectors.conversation_list(user=request.user), limit=50
+        conversations=selectors.conversation_list(user=_user(request)), limit=50
     )
     return render(
         request,
@@ -24,6 +32,6 @@ def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
             "conversations": conversations,
             "conversations_next": next_cursor or "",
             "models": model_list(kind=ModelEntry.Kind.TEXT),
-            "profiles": profiles.profile_list(user=request.user),
+            "profiles": profiles.profile_list(user=_user(request)),
         },
     )

@@ -24,6 +24,8 @@ def _connect_worker_reports(sender, **kwargs):
         from celery import current_app
 
         consumer = getattr(current_app, "amqp", None)
+        if consumer is None:
+            return []
         try:
             return sorted(q.name for q in consumer.queues.consume_from.values())
         except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -72,6 +73,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     status = 200 if ok else 503
     if not (request.user.is_authenticated and request.user.is_staff):
         return JsonResponse({"status": "ok" if ok else "degraded"}, status=status)
+    engines: dict[str, Any]
     if settings.JOBS_BACKEND == "celery":
         engines = {"mode": "celery", "workers": workers.seen()}
     else:
@@ -81,7 +83,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "errors": load_errors(),
             "device": device_report(),
         }
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",
         **checks,
         "jobs": settings.JOBS_BACKEND,

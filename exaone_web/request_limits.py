@@ -48,7 +48,7 @@ def too_large_body(limit: int, size: int | None, *, accept_language: str = "", c
         COOKIES={settings.LANGUAGE_COOKIE_NAME: language} if language else {},
         META={"HTTP_ACCEPT_LANGUAGE": accept_language},
     )
-    with translation.override(translation.get_language_from_request(client)):
+    with translation.override(translation.get_language_from_request(client)):  # type: ignore[arg-type]
         detail = too_large_message(limit, size)
     return json.dumps({"code": "too_large", "detail": detail}, ensure_ascii=False).encode()
 

@@ -19,8 +19,19 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def report(*, queues: list[str]) -> None:
-    """Record this process's models and device memory; called after each job and at start-up."""
+_queues: list[str] = []
+
+
+def report(*, queues: list[str] | None = None) -> None:
+    """Record this process's models, their engines' batch statistics and device memory.
+
+    Called at start-up, after each job, and by the job heartbeat while jobs run (so /healthz shows how full
+    the engine's batch is right now).
+    """
+    global _queues
+    if queues is not None:
+        _queues = queues
+    queues = _queues
     ident = worker_id()
     cache.set(
         f"workers:{ident}",

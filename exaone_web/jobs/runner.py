@@ -150,6 +150,10 @@ class _Running:
             if context.progress and context.progress != context._progress_saved:
                 context._progress_saved = dict(context.progress)
                 Job.objects.filter(pk=job_id).update(progress=context._progress_saved)
+        if settings.JOBS_BACKEND == "celery":
+            from exaone_web.workers import report
+
+            report()
 
 
 running = _Running()
