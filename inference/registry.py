@@ -1,9 +1,12 @@
 """Which engine serves which model, and the per-process cache of loaded models.
 
-A :class:`ModelSpec` is plain data (the web side builds it from the admin-managed model table and sends it
-to workers as a dict). :func:`get_engine` loads a model the first time it is asked for and keeps it, so
-each worker process loads a model once; when more than ``max_loaded`` models are loaded, the least recently
-used one is closed first.
+A :class:`~inference.types.ModelSpec` is plain data (the web side builds it from the admin-managed model table
+and sends it to workers as a dict). :func:`get_engine` loads a model the first time it is asked for and keeps
+it, so each worker process loads a model once; when more than ``max_loaded`` models are loaded, the least
+recently used one is closed first.
+
+``ModelSpec`` and ``ENGINES`` live in :mod:`inference.types`; they are re-exported here because the registry is
+where callers load models (``get_engine(ModelSpec(...))``).
 """
 
 from __future__ import annotations
@@ -13,66 +16,12 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from .errors import InvalidRequest, ModelLoadError
+from .errors import ModelLoadError
+from .types import ENGINES, ModelSpec
 
-Kind = Literal["text", "image", "vision"]
-
-#: engine name -> "module:Class" for each kind. Modules are imported only when a model is loaded.
-ENGINES: dict[tuple[str, str], str] = {
-    ("text", "llamacpp"): "inference.text.llamacpp:LlamaCppEngine",
-    ("text", "transformers"): "inference.text.hf:TransformersEngine",
-    ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
-    ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
-    ("vision", "transformers"): "inference.vision.hf:VisionEngine",
-}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    kind: Kind
-    engine: str
-    #: Local folder or file for local engines; base URL for ``openai``.
-    path: str = ""
-    hub_id: str = ""
-    revision: str = ""
-    context_length: int = 4096
-    allow_pickle: bool = False
-    trust_remote_code: bool = False
-    #: Engine-specific settings (threads, parallel slots, dtype, remote model name, API key variable...).
-    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    demo: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.kind, self.engine) not in ENGINES:
-            known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
-            raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
-        if self.trust_remote_code and not self.revision:
-            raise InvalidRequest(
-                f"Model {self.name!r} asks for remote code: pin a revision (commit hash) before allowing it."
-            )
-
-    @property
-    def key(self) -> tuple:
-        return (
-            self.kind,
-            self.engine,
-            self.name,
-            self.path,
-            self.revision,
-            repr(sorted(self.options.items())),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        return cls(**data)
+__all__ = ["ENGINES", "ModelSpec", "device_report", "engine_class", "get_engine", "load_errors", "loaded_models"]
 
 
 def engine_class(kind: str, engine: str) -> type:
@@ -135,13 +84,6 @@ class _Cache:
                 for s, _, t in self._engines.values()
             ]
 
-    def clear(self) -> None:
-        with self._lock:
-            engines = [e for _, e, _ in self._engines.values()]
-            self._engines.clear()
-        for engine in engines:
-            engine.close()
-
 
 _cache = _Cache()
 
@@ -157,10 +99,6 @@ def loaded_models() -> list[dict[str, Any]]:
 
 def load_errors() -> dict[str, str]:
     return dict(_cache.errors)
-
-
-def unload_all() -> None:
-    _cache.clear()
 
 
 def device_report() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The typed interface between the web side and the engines.
 
-A text engine takes a :class:`TextRequest` and yields :class:`TextDelta` events followed by exactly one
-:class:`TextDone`. Everything here is plain data so it crosses process boundaries (Celery) as dicts.
+A :class:`ModelSpec` says which model to load and how; a text engine takes a :class:`TextRequest` and yields
+:class:`TextDelta` events followed by exactly one :class:`TextDone`. Everything here is plain data so it crosses
+process boundaries (Celery) as dicts, and nothing here imports an engine.
 """
 
 from __future__ import annotations
@@ -9,12 +10,71 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import InvalidRequest
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+Kind = Literal["text", "image", "vision"]
+
+#: engine name -> "module:Class" for each kind. :mod:`inference.registry` imports a module only when one of its
+#: models is loaded; engines import :class:`ModelSpec` from here, never the registry.
+ENGINES: dict[tuple[str, str], str] = {
+    ("text", "llamacpp"): "inference.text.llamacpp:LlamaCppEngine",
+    ("text", "transformers"): "inference.text.hf:TransformersEngine",
+    ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
+    ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
+    ("vision", "transformers"): "inference.vision.hf:VisionEngine",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load, from where, and with which engine settings."""
+
+    name: str
+    kind: Kind
+    engine: str
+    #: Local folder or file for local engines; base URL for ``openai``.
+    path: str = ""
+    hub_id: str = ""
+    revision: str = ""
+    context_length: int = 4096
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    #: Engine-specific settings (threads, parallel slots, dtype, remote model name, API key variable...).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.kind, self.engine) not in ENGINES:
+            known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
+            raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
+        if self.trust_remote_code and not self.revision:
+            raise InvalidRequest(
+                f"Model {self.name!r} asks for remote code: pin a revision (commit hash) before allowing it."
+            )
+
+    @property
+    def key(self) -> tuple:
+        return (
+            self.kind,
+            self.engine,
+            self.name,
+            self.path,
+            self.revision,
+            repr(sorted(self.options.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(**data)
+
 
 #: Hard bounds that no request may exceed, whatever the model allows.
 MAX_NEW_TOKENS_LIMIT = 8192

@@ -30,8 +30,8 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
-from ..registry import ModelSpec
 from ..safety import check_weights
+from ..types import ModelSpec
 from .types import MAX_SEED, ImageRequest, ImageResult, ImageTimings, ProgressEvent
 
 logger = logging.getLogger(__name__)

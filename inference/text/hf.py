@@ -32,10 +32,10 @@ import torch
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, InferenceError, InvalidRequest, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
 from ..safety import check_weights
 from ..types import (
     ChatMessage,
+    ModelSpec,
     SamplingParams,
     TextDelta,
     TextDone,

@@ -22,8 +22,7 @@ import httpx
 import xllamacpp
 
 from ..errors import InvalidRequest, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
-from ..types import ChatMessage, TextDelta, TextDone, TextRequest, Timings, Usage
+from ..types import ChatMessage, ModelSpec, TextDelta, TextDone, TextRequest, Timings, Usage
 
 _END = object()
 

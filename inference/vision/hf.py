@@ -25,9 +25,8 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
 from ..safety import check_weights
-from ..types import FinishReason, Timings, Usage
+from ..types import FinishReason, ModelSpec, Timings, Usage
 from .types import VisionDelta, VisionRequest, VisionResult, parse_keywords
 
 DEFAULT_MAX_IMAGE_SIDE = 1536

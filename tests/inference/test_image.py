@@ -19,7 +19,8 @@ from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError, 
 from inference.image.diffusion import DiffusersEngine, latents_preview
 from inference.image.types import SCHEDULERS, ImageRequest
 from inference.images_in import png_bytes
-from inference.registry import ModelSpec, engine_class
+from inference.registry import engine_class
+from inference.types import ModelSpec
 
 SIDE = 64  # the demo model's native size: 32x32 latents
 

@@ -17,9 +17,8 @@ from inference.errors import (
     PromptTooLong,
     UnsafeModelFormat,
 )
-from inference.registry import ModelSpec
 from inference.text.detokenize import REPLACEMENT, IncrementalDetokenizer
-from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
 
 torch = pytest.importorskip("torch")
 

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from inference.errors import ModelLoadError, PromptTooLong
-from inference.registry import ModelSpec, get_engine
-from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.registry import get_engine
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
 
 pytestmark = pytest.mark.slow
 
