@@ -8,6 +8,7 @@ process boundaries (Celery) as dicts, and nothing here imports an engine.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -28,6 +29,13 @@ ENGINES: dict[tuple[str, str], str] = {
     ("vision", "transformers"): "inference.vision.hf:VisionEngine",
 }
 
+_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
+
+
+def is_pinned(revision: str) -> bool:
+    """True if ``revision`` names one commit (all 40 hex digits). Branches and tags such as ``main`` can move."""
+    return bool(_COMMIT.fullmatch(revision or ""))
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -39,6 +47,8 @@ class ModelSpec:
     #: Local folder or file for local engines; base URL for ``openai``.
     path: str = ""
     hub_id: str = ""
+    #: The hub commit the files came from. Pickle weights and remote code need it pinned (40 hex digits); when it
+    #: is pinned, a local folder that records its download revision must match it (:mod:`inference.safety`).
     revision: str = ""
     context_length: int = 4096
     allow_pickle: bool = False
@@ -52,9 +62,13 @@ class ModelSpec:
         if (self.kind, self.engine) not in ENGINES:
             known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
             raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
-        if self.trust_remote_code and not self.revision:
+        flags = ((self.trust_remote_code, "remote code"), (self.allow_pickle, "pickle"))
+        risky = [label for flag, label in flags if flag]
+        if risky and not is_pinned(self.revision):
+            shown = f"revision {self.revision!r}" if self.revision else "no revision"
             raise InvalidRequest(
-                f"Model {self.name!r} asks for remote code: pin a revision (commit hash) before allowing it."
+                f"Model {self.name!r} allows {' and '.join(risky)} but has {shown}: pin the revision to the full "
+                "40-character commit hash the files were downloaded from (a branch or tag such as 'main' can move)."
             )
 
     @property

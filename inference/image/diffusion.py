@@ -30,7 +30,7 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
-from ..safety import check_weights
+from ..safety import check_revision, check_weights
 from ..types import ModelSpec
 from .types import MAX_SEED, ImageRequest, ImageResult, ImageTimings, ProgressEvent
 
@@ -132,6 +132,7 @@ class DiffusersEngine:
                 "model_index.json) or a .safetensors checkpoint there, or fix the path in the admin."
             )
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         options = dict(spec.options)
         device, dtype = pick_device(options)
         pipe = cls._load_folder(spec, path, dtype) if path.is_dir() else cls._load_file(spec, path, dtype)

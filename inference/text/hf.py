@@ -32,7 +32,7 @@ import torch
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, InferenceError, InvalidRequest, ModelLoadError, PromptTooLong
-from ..safety import check_weights
+from ..safety import check_revision, check_weights
 from ..types import (
     ChatMessage,
     ModelSpec,
@@ -480,6 +480,7 @@ class TransformersEngine:
 
         path = _model_folder(spec)
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         if not spec.allow_pickle and not any(path.rglob("*.safetensors")):
             raise ModelLoadError(f"{path} has no *.safetensors weights. Download the model's safetensors files there.")
         name, dtype = pick_device(spec.options)

@@ -22,6 +22,7 @@ import httpx
 import xllamacpp
 
 from ..errors import InvalidRequest, ModelLoadError, PromptTooLong
+from ..safety import check_revision
 from ..types import ChatMessage, ModelSpec, TextDelta, TextDone, TextRequest, Timings, Usage
 
 _END = object()
@@ -88,6 +89,8 @@ class LlamaCppEngine:
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> LlamaCppEngine:
         options = spec.options
+        if Path(spec.path).is_file():
+            check_revision(spec.path, spec.revision, hub_id=spec.hub_id)
         return cls(
             name=spec.name,
             path=spec.path,

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, ModelLoadError, PromptTooLong
-from ..safety import check_weights
+from ..safety import check_revision, check_weights
 from ..types import FinishReason, ModelSpec, Timings, Usage
 from .types import VisionDelta, VisionRequest, VisionResult, parse_keywords
 
@@ -137,6 +137,7 @@ class VisionEngine:
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{path} has no config.json; it is not a transformers model folder.")
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         options = dict(spec.options)
         device, dtype = pick_device(options)
         common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": spec.trust_remote_code}
