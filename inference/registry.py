@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -58,6 +59,9 @@ class _Cache:
             with self._lock:
                 if key in self._engines:
                     return self._engines[key][1]
+            # Make room first, so the old model's memory is free before the new one is read (a GPU never holds
+            # both at once).
+            self._evict(keep=self.max_loaded() - 1)
             try:
                 engine = engine_class(spec.kind, spec.engine).from_spec(spec)
             except ModelLoadError as exc:
@@ -67,15 +71,20 @@ class _Cache:
                 self.errors[spec.name] = f"{type(exc).__name__}: {exc}"
                 raise ModelLoadError(f"Could not load model {spec.name!r} from {spec.path}: {exc}") from exc
             self.errors.pop(spec.name, None)
-            evicted = []
             with self._lock:
                 self._engines[key] = (spec, engine, time.time())
-                while len(self._engines) > self.max_loaded():
-                    _, (_, old, _) = self._engines.popitem(last=False)
-                    evicted.append(old)
-            for old in evicted:
-                old.close()
+            self._evict(keep=self.max_loaded())  # another model may have loaded meanwhile
             return engine
+
+    def _evict(self, *, keep: int) -> None:
+        """Close the least recently used engines until at most ``keep`` are loaded."""
+        evicted = []
+        with self._lock:
+            while len(self._engines) > max(0, keep):
+                _, (_, old, _) = self._engines.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            old.close()
 
     def loaded(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -102,21 +111,33 @@ def load_errors() -> dict[str, str]:
 
 
 def device_report() -> dict[str, Any]:
-    """Accelerator memory, if torch is already imported in this process (never imports it)."""
-    import sys
+    """Accelerator memory of the GPUs this process already uses (never imports torch, never opens a GPU).
 
+    Asking a GPU for its free memory opens a CUDA context on it (hundreds of MiB), so only devices where this
+    process's allocator already holds memory are asked. Indices are the ones this process sees: with
+    ``CUDA_VISIBLE_DEVICES=2`` the only device is ``0``; ``visible_devices`` repeats the variable to map them.
+    """
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():
         return {"cuda": False}
-    devices = []
+    report: dict[str, Any] = {
+        "cuda": True,
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "devices": [],
+    }
+    if not torch.cuda.is_initialized():  # no model on a GPU yet in this process
+        return report
     for index in range(torch.cuda.device_count()):
+        if not torch.cuda.memory_reserved(index):  # allocator bookkeeping only: never opens a context
+            continue
         free, total = torch.cuda.mem_get_info(index)
-        devices.append(
+        report["devices"].append(
             {
                 "index": index,
                 "name": torch.cuda.get_device_name(index),
                 "free_mib": free >> 20,
                 "total_mib": total >> 20,
+                "allocated_mib": torch.cuda.memory_allocated(index) >> 20,
             }
         )
-    return {"cuda": True, "devices": devices}
+    return report
