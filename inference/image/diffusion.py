@@ -117,6 +117,8 @@ class DiffusersEngine:
         self.default_size = int(pipe.unet.config.sample_size) * self.vae_scale_factor
         self._tokenizers = [t for t in (getattr(pipe, "tokenizer", None), getattr(pipe, "tokenizer_2", None)) if t]
         self._base = pipe
+        #: Set when the model's sub-models live on the CPU and visit the GPU only while they run.
+        self.cpu_offload = False
 
     # Loading -------------------------------------------------------------------------------------------
 
@@ -139,7 +141,7 @@ class DiffusersEngine:
         engine = cls(spec.name, pipe, device=device, dtype=dtype, warnings=[])
         # Placement and offload hooks come last: the derived pipelines share these modules, so they apply
         # to all three pipelines.
-        cls._apply_memory_options(pipe, options, device, engine.load_warnings)
+        engine.cpu_offload = cls._apply_memory_options(pipe, options, device, engine.load_warnings)
         return engine
 
     @staticmethod
@@ -201,7 +203,8 @@ class DiffusersEngine:
             raise ModelLoadError(f"Could not load the checkpoint {path}: {exc}") from exc
 
     @staticmethod
-    def _apply_memory_options(pipe: Any, options: dict[str, Any], device: str, warnings: list[str]) -> None:
+    def _apply_memory_options(pipe: Any, options: dict[str, Any], device: str, warnings: list[str]) -> bool:
+        """Apply the memory options; return True if CPU offload hooks were installed."""
         if options.get("attention_slicing"):
             pipe.enable_attention_slicing()
         if options.get("vae_tiling"):
@@ -212,9 +215,10 @@ class DiffusersEngine:
             if device.startswith("cuda"):
                 # Each sub-model moves to the GPU only while it runs.
                 pipe.enable_model_cpu_offload(device=device)
-                return
+                return True
             warnings.append("cpu_offload was ignored: it only helps when the model runs on a GPU.")
         pipe.to(device)
+        return False
 
     # Generation ----------------------------------------------------------------------------------------
 
@@ -322,13 +326,20 @@ class DiffusersEngine:
                 kwargs["mask_image"] = request.mask_image.convert("L").resize(size, Image.Resampling.NEAREST)
                 kwargs.update(width=request.width, height=request.height)
 
+        finished = False
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)
+            finished = True
         except _Stop:
-            pipe.maybe_free_model_hooks()
             timings = ImageTimings(total_ms=_ms(started), steps_ms=_ms(started))
             return result([], "cancelled", state["done"], state["total"], timings=timings)
+        finally:
+            # The offload hooks belong to the text-to-image pipeline, which the others share their models with: a
+            # run of another pipeline, a cancel or an error leaves the last model on the GPU until these hooks
+            # send it back (a finished text-to-image run has already done so itself).
+            if self.cpu_offload and not (finished and pipe is self._base):
+                self._base.maybe_free_model_hooks()
 
         steps_ms = (state["last_step_at"] - started) * 1000
         total_ms = _ms(started)

@@ -153,17 +153,23 @@ class VisionEngine:
                     "models): install the torchvision build that matches your torch."
                 )
             raise ModelLoadError(f"Could not load the processor of {path}: {exc}.{hint}") from exc
+        placement: dict[str, Any] = {}
+        if device.startswith("cuda"):
+            placement["device_map"] = device  # load straight onto the GPU, not through CPU memory
         try:
             model = AutoModelForImageTextToText.from_pretrained(
                 str(path),
                 dtype=dtype,
                 # None lets transformers fall back to pickle files, reached only when an admin allowed it.
                 use_safetensors=None if spec.allow_pickle else True,
+                **placement,
                 **common,
             )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"Could not load the model in {path}: {exc}") from exc
-        model.to(device).eval()
+        if not placement:
+            model.to(device)
+        model.eval()
         template = getattr(processor, "chat_template", None) or getattr(
             getattr(processor, "tokenizer", None), "chat_template", None
         )
