@@ -168,6 +168,7 @@ def raw_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], max_
 
 def batcher_only(engine: Any, prompts: Sequence[Sequence[int]], max_tokens: int) -> tuple[float, int]:
     """Submit all prompts to the engine's batcher and drain their token events from this one thread."""
+    from inference.text.batcher import EndEvent, ErrorEvent
     from inference.types import SamplingParams
 
     sampling = SamplingParams(temperature=0.0, max_new_tokens=max_tokens, seed=0)
@@ -176,9 +177,9 @@ def batcher_only(engine: Any, prompts: Sequence[Sequence[int]], max_tokens: int)
     tokens = 0
     for generation in generations:
         for event in generation:
-            if event[0] == "error":
-                raise RuntimeError(f"the batcher failed: {event[1]}")
-            tokens += 1 if event[0] == "token" else event[2]
+            if isinstance(event, ErrorEvent):
+                raise RuntimeError(f"the batcher failed: {event.error}")
+            tokens += event.eos_tokens if isinstance(event, EndEvent) else 1
     return tokens / (time.perf_counter() - started), tokens
 
 
@@ -215,8 +216,8 @@ def _request(prompt: str, max_tokens: int) -> Any:
 
 
 def load_engine(model_dir: Path, max_batch_size: int) -> Any:
-    from inference.registry import ModelSpec
     from inference.text.hf import TransformersEngine
+    from inference.types import ModelSpec
 
     spec = ModelSpec(
         name="bench-tiny-exaone",
