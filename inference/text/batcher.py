@@ -394,8 +394,6 @@ class ContinuousBatcher:
                 self._prefill_turn()
                 if self._lane is not None:
                     self._decode_lane(self._lane)
-                    if not self._lane.rows:
-                        self._lane = None  # frees the lane's buffers
                 for sequence in list(self._solo):
                     self._decode_solo(sequence)
         error = EngineUnavailable("This model was unloaded while generating. Send the request again.")
@@ -538,6 +536,13 @@ class ContinuousBatcher:
 
     def _decode_lane(self, lane: _Lane) -> None:
         """Advance every row of ``lane`` by one token; on failure, fail the newest row instead of all of them."""
+        try:
+            self._advance_lane(lane)
+        finally:
+            if not lane.rows:
+                self._lane = None  # frees the lane's buffers at once
+
+    def _advance_lane(self, lane: _Lane) -> None:
         live = []
         for index, sequence in enumerate(lane.rows):
             if sequence.abandoned.is_set():

@@ -24,6 +24,7 @@ import xllamacpp
 from ..errors import InvalidRequest, ModelLoadError, PromptTooLong
 from ..safety import check_revision
 from ..types import ChatMessage, ModelSpec, TextDelta, TextDone, TextRequest, Timings, Usage
+from .slots import Slots
 
 _END = object()
 
@@ -54,6 +55,7 @@ class LlamaCppEngine:
         self.name = name
         self.context_length = context_length
         self.n_parallel = max(1, n_parallel)
+        self._slots = Slots(self.n_parallel, wait=False)
         self._stop = list(stop)
         threads = n_threads or max(1, os.cpu_count() or 1)
         params = xllamacpp.CommonParams()
@@ -142,7 +144,20 @@ class LlamaCppEngine:
             payload["stop"] = self._stop
         return payload
 
+    @property
+    def capacity(self) -> int:
+        """How many requests llama.cpp decodes together (``n_parallel`` slots)."""
+        return self.n_parallel
+
+    def stats(self) -> dict[str, Any]:
+        """Streams in flight against the slots (requests beyond them wait in llama.cpp's own queue)."""
+        return {"engine": "llamacpp", **self._slots.stats()}
+
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
+        with self._slots.hold():
+            yield from self._stream(request)
+
+    def _stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         chunks: queue.Queue[Any] = queue.Queue()
         abandoned = threading.Event()
         cancelled = threading.Event()

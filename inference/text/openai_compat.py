@@ -37,6 +37,7 @@ from ..address_guard import AddressGuard, guarded_client
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
 from ..types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
 from .reasoning import ReasoningSplitter
+from .slots import Slots
 
 OPTIONS = {
     "model": "model name the server expects",
@@ -45,6 +46,7 @@ OPTIONS = {
     "allowed_hosts": "non-public hosts, IPs or CIDR ranges this model may reach, e.g. ['127.0.0.1']",
     "send_template_kwargs": "send chat_template_kwargs.enable_thinking (default true)",
     "send_extra_sampling": "send top_k and repetition penalty (default true)",
+    "max_concurrency": "requests sent to the server at once, the engine's capacity (default 16); more wait here",
 }
 #: Rough tokens per character and per message when the server cannot count (see the module docstring).
 CHARS_PER_TOKEN = 3
@@ -114,6 +116,7 @@ class OpenAIEngine:
         allowed_hosts: Iterable[str] = (),
         send_template_kwargs: bool = True,
         send_extra_sampling: bool = True,
+        max_concurrency: int = 16,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -125,6 +128,7 @@ class OpenAIEngine:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self.guard = AddressGuard(allowed_hosts)
         self._client = guarded_client(self.guard, timeout=timeout, headers=headers)
+        self._slots = Slots(max_concurrency, wait=True)
         self._count_mode: str | None = None  # "llama", "vllm" or "estimate", found on first use
         self._count_lock = threading.Lock()
 
@@ -157,6 +161,12 @@ class OpenAIEngine:
             raise InvalidRequest("timeout must be a number of seconds, such as 120.") from exc
         if not 1 <= timeout <= 3600:
             raise InvalidRequest("timeout must be between 1 and 3600 seconds.")
+        try:
+            max_concurrency = int(options.get("max_concurrency", 16))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest("max_concurrency must be a whole number such as 16.") from exc
+        if not 1 <= max_concurrency <= 1024:
+            raise InvalidRequest("max_concurrency must be between 1 and 1024.")
         allowed = options.get("allowed_hosts") or []
         if isinstance(allowed, str):
             allowed = allowed.split(",")
@@ -170,6 +180,7 @@ class OpenAIEngine:
             allowed_hosts=[str(host) for host in allowed],
             send_template_kwargs=bool(options.get("send_template_kwargs", True)),
             send_extra_sampling=bool(options.get("send_extra_sampling", True)),
+            max_concurrency=max_concurrency,
         )
 
     # ----------------------------------------------------------------- token counting
@@ -250,8 +261,36 @@ class OpenAIEngine:
             body["chat_template_kwargs"] = {"enable_thinking": request.enable_thinking}
         return body
 
+    @property
+    def capacity(self) -> int:
+        """How many requests go to the server at once (``max_concurrency``)."""
+        return self._slots.capacity
+
+    def stats(self) -> dict[str, Any]:
+        """Streams sent to the server and waiting here for a slot."""
+        return {"engine": "openai", **self._slots.stats()}
+
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
-        """Yield deltas as the server streams them, then one :class:`TextDone`."""
+        """Yield deltas as the server streams them, then one :class:`TextDone`.
+
+        At most ``max_concurrency`` streams talk to the server at once; the others wait here (and end as
+        cancelled if cancelled while waiting).
+        """
+        started = time.perf_counter()
+        with self._slots.hold(request.cancel) as admitted:
+            if admitted:
+                yield from self._stream(request)
+                return
+        yield TextDone(
+            text="",
+            reasoning="",
+            finish_reason="cancelled",
+            usage=Usage(prompt_tokens=0, completion_tokens=0),
+            timings=Timings(ttft_ms=None, total_ms=(time.perf_counter() - started) * 1000.0),
+            model=self.name,
+        )
+
+    def _stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         sampling = request.sampling
         if not isinstance(sampling, SamplingParams):
             sampling = SamplingParams.from_dict(sampling)

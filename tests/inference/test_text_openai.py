@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -243,3 +244,92 @@ def test_server_sent_events_are_parsed():
     lines = [": keep-alive", 'data: {"a":', "data: 1}", "", "event: message", "data:[DONE]", ""]
 
     assert list(iter_sse_data(lines)) == ['{"a":\n1}', "[DONE]"]
+
+
+# ------------------------------------------------------------------------------------------ capacity
+
+
+class _HeldStream(BaseHTTPRequestHandler):
+    """A plain HTTP server (no model) that streams one chunk, then holds the stream open until released."""
+
+    release = threading.Event()
+    requests: list[str] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        chunk = {"choices": [{"delta": {"content": "held"}, "finish_reason": None}]}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.flush()
+        type(self).release.wait(30)
+        done = {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+        self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.flush()
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def held_server():
+    _HeldStream.release = threading.Event()
+    _HeldStream.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HeldStream)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    _HeldStream.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_capacity_is_max_concurrency_and_defaults_to_sixteen():
+    from inference.text.base import TextEngine
+
+    assert isinstance(_engine("http://example.org/v1"), TextEngine)
+    assert _engine("http://example.org/v1").capacity == 16
+    assert _engine("http://example.org/v1", max_concurrency=3).capacity == 3
+    with pytest.raises(InvalidRequest, match="max_concurrency must be between 1 and 1024"):
+        _engine("http://example.org/v1", max_concurrency=0)
+
+
+def test_requests_beyond_capacity_wait_for_a_slot_and_show_as_queued(held_server):
+    engine = _engine(held_server, allowed_hosts=["127.0.0.1"], max_concurrency=1)
+    first = engine.stream(_request())
+    assert next(first).text == "held"  # the server is streaming the first request and holds it open
+    results: list[TextDone] = []
+    second = threading.Thread(target=lambda: results.append(_run(engine, _request())[1]))
+    second.start()
+
+    _wait_for(lambda: engine.stats()["queued"] == 1)
+    waiting = engine.stats()
+    _HeldStream.release.set()
+    first_done = list(first)[-1]
+    second.join(30)
+
+    assert waiting == {"engine": "openai", "capacity": 1, "active": 1, "queued": 1, "peak_batch": 1}
+    assert len(_HeldStream.requests) == 2  # the second reached the server only after the first finished
+    assert first_done.finish_reason == "stop" and results[0].text == "held"
+    assert engine.stats()["active"] == engine.stats()["queued"] == 0
+
+
+def test_a_request_cancelled_while_waiting_for_a_slot_never_reaches_the_server(held_server):
+    engine = _engine(held_server, allowed_hosts=["127.0.0.1"], max_concurrency=1)
+    first = engine.stream(_request())
+    next(first)
+
+    _, done = _run(engine, _request(cancel=lambda: True))
+    _HeldStream.release.set()
+    list(first)
+
+    assert done.finish_reason == "cancelled" and done.text == ""
+    assert len(_HeldStream.requests) == 1
