@@ -38,6 +38,7 @@ from ..types import (
 from . import kv_cache
 from .batcher import DEFAULT_PREFILL_CHUNK, ContinuousBatcher, EndEvent, ErrorEvent, Generation
 from .detokenize import IncrementalDetokenizer
+from .library_batcher import LibraryBatcher, refusal, unavailable_reason
 from .reasoning import OPEN_TAG, ReasoningSplitter
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class TransformersEngine:
         max_batch_size: int = 8,
         kv_budget_bytes: int | None = None,
         prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
+        continuous_batching: str = "auto",
+        library_cache_share: float = 0.5,
     ) -> None:
         self.name = name
         self.model = model
@@ -124,22 +127,63 @@ class TransformersEngine:
         self.context_length = int(context_length)
         self._tokenizer_lock = threading.Lock()
         self._decoder = _LockedDecoder(tokenizer, self._tokenizer_lock)
+        budget = kv_cache.CPU_DEFAULT_BUDGET if kv_budget_bytes is None else int(kv_budget_bytes)
+        eos = _eos_ids(model, tokenizer)
+        #: transformers' own continuous batching, for the requests it serves as asked (None when not in use).
+        self.library: LibraryBatcher | None = None
+        #: Why the library path is not in use (shown in stats), or ``None``.
+        self.library_off = unavailable_reason(continuous_batching, model)
+        if self.library_off is None:
+            share = int(budget * library_cache_share)
+            try:
+                self.library = LibraryBatcher(
+                    model,
+                    eos_token_ids=eos,
+                    max_batch_size=max_batch_size,
+                    kv_budget_bytes=share,
+                    prefill_chunk=prefill_chunk,
+                    context_length=self.context_length,
+                )
+                budget -= share
+            except Exception as exc:  # e.g. its cache does not fit: every request then goes to the own batcher
+                logger.warning("transformers' continuous batching could not start for %s: %s", name, exc)
+                self.library_off = f"could not start ({type(exc).__name__}: {exc})"
         self.batcher = ContinuousBatcher(
             model,
-            eos_token_ids=_eos_ids(model, tokenizer),
+            eos_token_ids=eos,
             max_batch_size=max_batch_size,
-            kv_budget_bytes=kv_cache.CPU_DEFAULT_BUDGET if kv_budget_bytes is None else kv_budget_bytes,
+            kv_budget_bytes=budget,
             prefill_chunk=prefill_chunk,
         )
 
     @property
     def capacity(self) -> int:
-        """How many requests this engine decodes together (``max_batch_size``)."""
+        """How many requests this engine decodes together (``max_batch_size``); size the calling pool from it."""
         return self.batcher.capacity
 
     def stats(self) -> dict[str, Any]:
-        """Load and cache use, for health pages (see :class:`~inference.text.base.TextEngine`)."""
-        return {"engine": "transformers", **self.batcher.stats()}
+        """Load and cache use, for health pages (see :class:`~inference.text.base.TextEngine`).
+
+        The top-level counts add both batchers; ``own`` and ``library`` hold each one's own numbers.
+        """
+        own = self.batcher.stats()
+        library = self.library.stats() if self.library else None
+        both = [own, library] if library else [own]
+        return {
+            "engine": "transformers",
+            "capacity": self.capacity,
+            "active": sum(s["active"] for s in both),
+            "queued": sum(s["queued"] for s in both),
+            "peak_batch": max(s["peak_batch"] for s in both),
+            "batching": own["batching"],
+            "kv_budget_tokens": own["kv_budget_tokens"],
+            "kv_reserved_tokens": own["kv_reserved_tokens"],
+            "kv_allocated_bytes": own["kv_allocated_bytes"],
+            "failed": own["failed"],
+            "own": own,
+            "library": library,
+            "library_off": self.library_off,
+        }
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> TransformersEngine:
@@ -155,6 +199,9 @@ class TransformersEngine:
         max_batch_size = _number(options, "max_batch_size", 8, 1, 256, whole=True)
         prefill_chunk = _number(options, "prefill_chunk", DEFAULT_PREFILL_CHUNK, 16, 65536, whole=True)
         fraction = _number(options, "kv_cache_memory_fraction", 0.8, 0.05, 0.95)
+        mode = str(options.get("continuous_batching", "auto"))
+        if mode not in ("auto", "on", "off"):
+            raise InvalidRequest(f"continuous_batching must be 'auto', 'on' or 'off', not {mode!r}.")
         cap_gib = options.get("kv_cache_gib")
         cap_bytes = int(_number(options, "kv_cache_gib", 0, 1e-6, 4096) * (1 << 30)) if cap_gib is not None else None
 
@@ -219,6 +266,8 @@ class TransformersEngine:
             max_batch_size=max_batch_size,
             kv_budget_bytes=kv_cache.budget_bytes(device, memory_fraction=fraction, cap_bytes=cap_bytes),
             prefill_chunk=prefill_chunk,
+            continuous_batching=mode,
+            library_cache_share=_number(options, "library_cache_share", 0.5, 0.05, 0.95),
         )
 
     # ----------------------------------------------------------------- prompts
@@ -254,12 +303,18 @@ class TransformersEngine:
 
     # ----------------------------------------------------------------- generation
 
+    def route(self, sampling: SamplingParams) -> str:
+        """Which batcher serves ``sampling``: ``"library"`` (transformers') or ``"own"``."""
+        return "library" if self.library is not None and refusal(sampling) is None else "own"
+
     def submit(self, prompt_ids: Sequence[int], sampling: SamplingParams, *, max_new_tokens: int) -> Generation:
-        """Queue token ids on the batcher that serves these settings."""
+        """Queue token ids on the batcher that serves these settings (see :meth:`route`)."""
+        if self.route(sampling) == "library":
+            return self.library.submit(list(prompt_ids), sampling, max_new_tokens=max_new_tokens)  # type: ignore[union-attr]
         return self.batcher.submit(prompt_ids, sampling, max_new_tokens=max_new_tokens)
 
     def _alive(self) -> bool:
-        return self.batcher.alive
+        return self.batcher.alive and (self.library is None or self.library.alive)
 
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         """Yield deltas as tokens are generated, then one :class:`TextDone`."""
@@ -324,7 +379,10 @@ class TransformersEngine:
         )
 
     def close(self) -> None:
-        """Stop the batcher and free the model's memory."""
+        """Stop the batchers and free the model's memory."""
+        if self.library is not None:
+            self.library.close()
+            self.library = None
         self.batcher.close()
         self.batcher.model = None
         self.model = None

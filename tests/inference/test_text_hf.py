@@ -556,6 +556,108 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_running_streams_keep_moving(
         engine.close()
 
 
+# ------------------------------------------------------------------------------------------ transformers' own batching
+
+
+def test_only_sampled_requests_without_seed_or_penalty_can_go_to_transformers_batching():
+    from inference.text.library_batcher import refusal
+
+    assert refusal(SamplingParams(temperature=0.7, top_k=20, top_p=0.9)) is None
+    assert "greedy" in refusal(SamplingParams(temperature=0.0))
+    assert "seed" in refusal(SamplingParams(temperature=0.7, seed=3))
+    assert "repetition penalty" in refusal(SamplingParams(temperature=0.7, repetition_penalty=1.1))
+
+
+def test_auto_uses_transformers_batching_on_cuda_only(engine):
+    from inference.text.library_batcher import unavailable_reason
+
+    on_cuda = engine.model.device.type == "cuda"
+
+    assert (unavailable_reason("auto", engine.model) is None) == on_cuda
+    assert (engine.library is not None) == on_cuda
+    assert "off" in unavailable_reason("off", engine.model)
+    if not on_cuda:
+        assert "CUDA only" in engine.stats()["library_off"]
+        assert engine.stats()["library"] is None
+        assert engine.route(SamplingParams(temperature=0.7)) == "own"
+
+
+def test_eager_attention_keeps_transformers_batching_off(tiny_exaone_dir):
+    engine = _fresh(tiny_exaone_dir, "tiny-eager", continuous_batching="on", attn_implementation="eager")
+    try:
+        assert engine.library is None
+        assert "eager" in engine.stats()["library_off"]
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def library_engine(tiny_exaone_dir):
+    """The engine with transformers' continuous batching switched on, on whatever device the tests run."""
+    from inference.text.hf import TransformersEngine
+
+    engine = TransformersEngine.from_spec(
+        _spec(tiny_exaone_dir, name="tiny-library", options={"continuous_batching": "on"})
+    )
+    yield engine
+    engine.close()
+
+
+def test_requests_are_routed_by_what_transformers_batching_can_do(library_engine):
+    assert library_engine.library is not None, library_engine.stats()["library_off"]
+
+    assert library_engine.route(SamplingParams(temperature=0.8, top_p=0.9)) == "library"
+    assert library_engine.route(SamplingParams(temperature=0.0)) == "own"
+    assert library_engine.route(SamplingParams(temperature=0.8, seed=1)) == "own"
+    assert library_engine.route(SamplingParams(temperature=0.8, repetition_penalty=1.2)) == "own"
+
+
+def test_transformers_batching_streams_the_same_tokens_as_generate(
+    library_engine, reference_model, tiny_exaone_tokenizer
+):
+    # top_k=1 turns sampling into a choice of the best token, so the answer is known in advance.
+    served = library_engine.library.served
+    expected = _shown(tiny_exaone_tokenizer, _reference(reference_model, tiny_exaone_tokenizer, PROMPTS[0], 24))
+
+    deltas, done = _run(library_engine, _request(PROMPTS[0], temperature=1.0, top_k=1, max_new_tokens=24))
+
+    assert library_engine.library.served == served + 1
+    assert done.text == "".join(d.text for d in deltas) == expected
+    assert done.usage.completion_tokens == 24 and done.finish_reason == "length"
+
+
+def test_both_batchers_serve_at_once_and_greedy_answers_stay_the_same(library_engine):
+    greedy = _request(PROMPTS[1], max_new_tokens=30)
+    _, alone = _run(library_engine, greedy)
+    sampled = [_request(p, temperature=0.9, top_p=0.95, max_new_tokens=30) for p in PROMPTS]
+
+    results = _run_together(library_engine, [greedy, *sampled])
+
+    assert (results[0].text, results[0].usage) == (alone.text, alone.usage)
+    assert all(done.usage.completion_tokens == 30 and done.text for done in results[1:])
+    stats = library_engine.stats()
+    assert stats["library"]["peak_batch"] >= 2
+    assert stats["active"] == stats["queued"] == 0
+
+
+def test_cancel_on_transformers_batching_stops_the_stream_and_frees_the_slot(library_engine):
+    seen: list[TextDelta] = []
+    request = _request(PROMPTS[2], temperature=0.9, max_new_tokens=400, cancel=lambda: len(seen) >= 3)
+
+    done = None
+    for event in library_engine.stream(request):
+        if isinstance(event, TextDelta):
+            seen.append(event)
+        else:
+            done = event
+
+    assert done.finish_reason == "cancelled" and len(seen) == 3
+    deadline = time.monotonic() + 5
+    while library_engine.library.stats()["active"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert library_engine.library.stats()["active"] == 0
+
+
 # ------------------------------------------------------------------------------------------ loading
 
 
