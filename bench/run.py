@@ -1,6 +1,6 @@
 """Run the engine benchmarks and write ``docs/benchmarks.md``.
 
-Usage: ``python bench/run.py [--quick] [--only llamacpp|hf|image ...] [--out PATH] [--json PATH]``
+Usage: ``python bench/run.py [--quick] [--only llamacpp|hf|image ...] [--hf-baseline REV] [--out PATH] [--json PATH]``
 
 ``--quick`` is a short smoke run (small sizes, one repeat); the full run takes several minutes on a 2-core CPU.
 Demo models are built into a temporary folder; the Gemma GGUF is assembled into ``var/test-models`` once.
@@ -34,6 +34,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="markdown to write")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results as JSON here")
+    parser.add_argument(
+        "--gpu-check",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="include the results bench/gpu_check.py wrote (on a GPU machine) in the GPU check section",
+    )
+    parser.add_argument(
+        "--hf-baseline",
+        default=None,
+        metavar="REV",
+        help="also measure the transformers engine of this git revision against the working tree (before / after)",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         machine=machine,
         load_at_end=machine.load_at_start,
         seconds=0.0,
+        gpu_check=json.loads(args.gpu_check.read_text(encoding="utf-8")) if args.gpu_check else None,
     )
     if "llamacpp" in args.only:
         settings = LlamaSettings(max_tokens=16, n_requests=4, concurrency=(1, 4), repeats=1)
@@ -112,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = build_text_model(Path(tmp) / "tiny-exaone", seed=0)
             quick = HFSettings(max_tokens=16, n_requests=4, concurrency=(1, 4), repeats=1, single_repeats=1)
             with _section(report, "transformers"):
-                report.hf = run_hf(model_dir, quick if args.quick else HFSettings())
+                report.hf = run_hf(model_dir, quick if args.quick else HFSettings(), baseline=args.hf_baseline)
         if "image" in args.only:
             from inference.demo.image import build_image_model
 
