@@ -230,7 +230,8 @@ class LibraryBatcher:
             leftovers = list(self._requests.values())
             self._requests.clear()
         try:
-            self.manager.stop(block=True, timeout=10)
+            # A hard stop: the requests still running were failed above; nothing is left to flush.
+            self.manager.stop(block=True, timeout=10, hard_stop=True)
             self.manager.destroy()
         finally:
             self._dispatcher.join(5)

@@ -658,6 +658,22 @@ def test_cancel_on_transformers_batching_stops_the_stream_and_frees_the_slot(lib
     assert library_engine.library.stats()["active"] == 0
 
 
+def test_unloading_mid_answer_ends_both_batchers_streams_with_a_clear_error(tiny_exaone_dir):
+    engine = _fresh(tiny_exaone_dir, "tiny-unload", continuous_batching="on")
+    streams = [
+        engine.stream(_request(PROMPTS[0], max_new_tokens=2000)),  # greedy: the own batcher
+        engine.stream(_request(PROMPTS[1], temperature=0.9, max_new_tokens=2000)),  # transformers' batching
+    ]
+    for stream in streams:
+        next(stream)
+
+    engine.close()
+
+    for stream in streams:
+        with pytest.raises(EngineUnavailable, match="unloaded while generating"):
+            list(stream)
+
+
 # ------------------------------------------------------------------------------------------ loading
 
 
