@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -34,6 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="markdown to write")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results as JSON here")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads here and in the child processes (OMP_NUM_THREADS); steadier on a shared machine",
+    )
     parser.add_argument(
         "--gpu-check",
         type=Path,
@@ -95,6 +103,9 @@ def _section(report: Report, name: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.torch_threads:
+        # Before torch is imported, and inherited by the benchmark's child processes.
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
     from bench.common import describe_machine, load_average
     from bench.image import ImageSettings, run_image
     from bench.report import Report, render
