@@ -279,7 +279,8 @@ def _comparison(c: Comparison) -> list[str]:
         f"### Before and after: engine at `{c.baseline}` against `{c.current}`",
         "",
         "The same requests through `TransformersEngine.stream`, each revision loaded in a fresh process, "
-        f"alternating, {len(c.before[0].tokens_per_s)} repeats; medians with the min-max of the repeats.",
+        f"alternating, {len(c.before[0].tokens_per_s)} repeats; medians with the min-max of the repeats. Where the "
+        "ranges overlap, the difference is within this run's noise (see the load above).",
         "",
         *_table(
             ["k", "before tokens/s", "after tokens/s", "after / before", "before TTFT p50 ms", "after TTFT p50 ms"],
@@ -565,3 +566,61 @@ def render(report: Report) -> str:
         for note in report.notes:
             lines += [note, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    """Split markdown into (heading, lines) blocks at each ``## `` heading (the part before the first is keyed "")."""
+    blocks: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.rstrip("\n").split("\n"):
+        if line.startswith("## "):
+            blocks.append((line, [line]))
+        else:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def merge(existing: str, report: Report) -> str:
+    """``existing`` with the sections this (partial) run measured replaced, and the others kept as they were.
+
+    Replaced: the sections of the engines in ``report``, the GPU check, and the interpretation lines about those
+    engines; each refreshed section says which command and date produced it, with the machine's load then.
+    """
+    fresh = {heading: lines for heading, lines in _sections(render(report)) if heading}
+    stamp = (
+        f"*Refreshed on its own by `{report.command}` on {report.date}; load average "
+        f"{_load(report.machine.load_at_start)} at start; CPU used by other processes meanwhile: "
+        + (", ".join(f"{name} {share:.0%}" for name, share in report.section_others.items()) or "not measured")
+        + ". The other sections are from the run named at the top.*"
+    )
+    # Section heading prefix -> (what this run measured there, how its interpretation lines start).
+    engines = {
+        "## 1. llama.cpp": (report.llamacpp, "- llama.cpp"),
+        "## 2. transformers": (report.hf, "- transformers"),
+        "## 3. diffusers": (report.image, "- diffusers"),
+    }
+    measured = {prefix for prefix, (part, _) in engines.items() if part is not None}
+    replaced = set(engines)
+    out: list[str] = []
+    seen_gpu = False
+    for heading, lines in _sections(existing):
+        prefix = next((p for p in replaced if heading.startswith(p)), None)
+        if prefix in measured:
+            new_heading = next(h for h in fresh if h.startswith(prefix))
+            body = fresh[new_heading]
+            out += [body[0], "", stamp, *body[1:]]
+            continue
+        if heading == "## GPU check":
+            out += fresh["## GPU check"]
+            seen_gpu = True
+            continue
+        if heading == "## Interpretation":
+            if not seen_gpu:
+                out += fresh["## GPU check"]
+                seen_gpu = True
+            stale = tuple(engines[p][1] for p in measured)
+            kept = [line for line in lines if not line.startswith(stale)]
+            new = [line for line in fresh["## Interpretation"] if line.startswith(stale)]
+            out += kept + ([""] + new if new else [])
+            continue
+        out += lines
+    return "\n".join(out).rstrip() + "\n"

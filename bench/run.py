@@ -36,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="markdown to write")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results as JSON here")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the sections measured (with --only) in the existing --out file and keep the others",
+    )
+    parser.add_argument(
         "--torch-threads",
         type=int,
         default=None,
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
     from bench.common import describe_machine, load_average
     from bench.image import ImageSettings, run_image
-    from bench.report import Report, render
+    from bench.report import Report, merge, render
     from bench.text_hf import HFSettings, run_hf
     from bench.text_llamacpp import LlamaSettings, run_llamacpp
 
@@ -148,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     report.load_at_end = load_average()
     report.seconds = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(report), encoding="utf-8")
+    if args.merge and args.out.is_file():
+        args.out.write_text(merge(args.out.read_text(encoding="utf-8"), report), encoding="utf-8")
+    else:
+        args.out.write_text(render(report), encoding="utf-8")
     _log(f"wrote {args.out} in {report.seconds:.0f} s")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
