@@ -19,8 +19,8 @@ from exaone_web.jobs.models import Job
 from exaone_web.jobs.runner import JobContext, JobFailed
 from inference.errors import InferenceError
 from inference.prompting import fit_messages
-from inference.registry import ModelSpec, get_engine
-from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.registry import get_engine
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
 
 from . import prompting, services
 from .language import detect_language

@@ -69,7 +69,7 @@ class ImageBenchResult:
 
 def load_engine(model_dir: Path) -> Any:
     from inference.image.diffusion import DiffusersEngine
-    from inference.registry import ModelSpec
+    from inference.types import ModelSpec
 
     spec = ModelSpec(name="bench-tiny-sd", kind="image", engine="diffusers", path=str(model_dir))
     return DiffusersEngine.from_spec(spec)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .common import Machine, median, ratio
 from .image import ImageBenchResult
-from .text_hf import HFResult
+from .text_hf import Comparison, HFResult
 from .text_llamacpp import PATHS, LlamaResult
 
 #: Targets the interpretation checks against.
@@ -36,6 +36,8 @@ class Report:
     section_others: dict[str, float] = field(default_factory=dict)
     #: Extra paragraphs (measured findings) appended to the interpretation.
     notes: Sequence[str] = ()
+    #: The JSON ``bench/gpu_check.py`` wrote on a GPU machine, if one is given to ``bench/run.py --gpu-check``.
+    gpu_check: dict | None = None
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -235,8 +237,17 @@ def _hf(r: HFResult) -> list[str]:
             "-",
         ]
     )
+    for k, tps in sorted(r.raw_batches_tokens_per_s.items()):
+        rows.append([f"raw `generate`, padded batches of {k}", _f(tps), _x(ratio(tps, serial)), "-"])
     lines += _table(["path", "tokens/s", "vs engine serial", "TTFT p50 ms"], rows)
     lines += [
+        "",
+        "Batcher against `generate` at the same batch size (engine tokens/s over padded `generate` batches of k): "
+        + ", ".join(
+            f"k={k} **{_x(ratio(r.level(k).median_tokens_per_s, tps))}**"
+            for k, tps in sorted(r.raw_batches_tokens_per_s.items())
+        )
+        + ".",
         "",
         f"Tokens per run: {r.level(1).tokens} (of {s.n_requests * s.max_tokens} possible). Peak batch the engine "
         f"reached: {r.peak_batch_size}. Engine batched/serial at k={top}: **{_x(r.batched_vs_serial())}**; "
@@ -245,7 +256,38 @@ def _hf(r: HFResult) -> list[str]:
         f"Section time {r.seconds:.0f} s.",
         "",
     ]
+    if r.comparison is not None:
+        lines += _comparison(r.comparison)
     return lines
+
+
+def _comparison(c: Comparison) -> list[str]:
+    rows = []
+    for level in c.before:
+        before, after = level, c.level("after", level.concurrency)
+        rows.append(
+            [
+                str(level.concurrency),
+                _spread(before.tokens_per_s),
+                _spread(after.tokens_per_s),
+                _x(ratio(after.median_tokens_per_s, before.median_tokens_per_s)),
+                _f(before.median_ttft_ms, 1),
+                _f(after.median_ttft_ms, 1),
+            ]
+        )
+    return [
+        f"### Before and after: engine at `{c.baseline}` against `{c.current}`",
+        "",
+        "The same requests through `TransformersEngine.stream`, each revision loaded in a fresh process, "
+        f"alternating, {len(c.before[0].tokens_per_s)} repeats; medians with the min-max of the repeats. Where the "
+        "ranges overlap, the difference is within this run's noise (see the load above).",
+        "",
+        *_table(
+            ["k", "before tokens/s", "after tokens/s", "after / before", "before TTFT p50 ms", "after TTFT p50 ms"],
+            rows,
+        ),
+        "",
+    ]
 
 
 def _image(r: ImageBenchResult) -> list[str]:
@@ -365,17 +407,24 @@ def _findings(report: Report) -> list[str]:
             "decode step takes tens of milliseconds and this cost becomes a few percent."
         )
         contended = median(h.batcher_after_other_thread_tokens_per_s)
-        out.append(
-            f"- transformers, engine problem found: after another thread of the process ran one parallel torch "
-            f"operator, the same batcher reaches only {_f(contended)} tokens/s ({_x(ratio(contended, batcher))}). "
-            "torch's OpenMP gives each thread that runs parallel operators its own team of worker threads; with two "
-            "teams there are more OpenMP threads than cores, OpenMP then stops spin-waiting, and every one of the "
-            "many small operators of a decode step pays for a thread wake-up. In one CPU worker process this happens "
-            "as soon as a second transformers model, the diffusers engine or the vision engine has run in another "
-            "thread. Large models (big operators) and GPUs suffer much less. Ways out: one torch engine per worker "
-            "process, or one intra-op thread for small models on a CPU (a separate check with OMP_NUM_THREADS=1 "
-            "kept this batcher at full speed after the other thread's operator)."
-        )
+        if ratio(contended, batcher) < 0.8:
+            out.append(
+                f"- transformers, engine problem found: after another thread of the process ran one parallel torch "
+                f"operator, the same batcher reaches only {_f(contended)} tokens/s ({_x(ratio(contended, batcher))}). "
+                "torch's OpenMP gives each thread that runs parallel operators its own team of worker threads; with "
+                "two teams there are more OpenMP threads than cores, OpenMP then stops spin-waiting, and every one of "
+                "the many small operators of a decode step pays for a thread wake-up. In one CPU worker process this "
+                "happens as soon as a second transformers model, the diffusers engine or the vision engine has run "
+                "in another thread. Large models (big operators) and GPUs suffer much less. Ways out: one torch "
+                "engine per worker process, or one intra-op thread for small models on a CPU."
+            )
+        else:
+            out.append(
+                f"- transformers: with {h.torch_threads} torch intra-op thread(s) the batcher kept its speed after "
+                f"another thread ran a parallel torch operator ({_x(ratio(contended, batcher))}); with several "
+                "threads per process on a busy machine, OpenMP's thread teams make small operators pay for wake-ups "
+                "(see earlier runs of this file), which is why this run pins the thread count."
+            )
     if report.image is not None and all(report.image.same_pixels.values()):
         worst = min(report.image.engine_vs_raw_steps(size) for size in report.image.settings.sizes)
         cost = f"cost {1 - worst:.0%} of the steps/s at worst here" if worst < 0.99 else "cost nothing measurable here"
@@ -400,6 +449,80 @@ GPU_NOTE = (
 )
 
 
+GPU_CHECK_HOW = (
+    "How to run it: on a CUDA machine (sized for one H200; under 7 minutes), from the repository root after "
+    "`make setup` with a CUDA build of torch: `python bench/gpu_check.py --out var/gpu-check.json` "
+    "(`--hbm-tb-s` sets the memory bandwidth of another GPU, default 4.8 for an H200; `--skip-tests` leaves out "
+    "`pytest tests/inference`). It prints a summary and writes JSON: device and versions, the engine tests, a "
+    "random-weight model with EXAONE 4.0 1.2B's shapes built on the GPU in bfloat16, decode tokens/s at batch 1, "
+    "4, 16 and 64 through the engine (own batcher for greedy requests, transformers' batching for sampled ones) "
+    "and through `generate_batch`, each as a fraction of the bandwidth bound ((weights + key/value cache read per "
+    "step) / bandwidth), a real out-of-memory under `torch.cuda.set_per_process_memory_fraction` (the request "
+    "that does not fit fails, the one beside it keeps its answer, allocated memory returns to its baseline), and "
+    "the tiny diffusion pipelines on CUDA in bfloat16 with CPU offload and a cancel. Then refresh this file with "
+    '`python bench/run.py --gpu-check var/gpu-check.json`. Without a GPU it writes `{"gpu": false, ...}` and '
+    "runs only the CPU parts (shapes and bandwidth arithmetic, isolation with an injected allocation failure on "
+    "the tiny model, the tiny diffusion pipelines with a cancel); `--rehearse-on-cpu` also walks the GPU steps "
+    "with small shapes on the CPU to check the script itself."
+)
+
+
+def _gpu_check(result: dict | None) -> list[str]:
+    lines = ["## GPU check", ""]
+    if not result or not result.get("gpu"):
+        lines += [
+            "**Not run on a GPU yet**: no GPU was lent to the sessions that wrote this code, so none of the GPU "
+            "numbers (throughput as a share of the bandwidth bound, the real out-of-memory isolation, the image "
+            "pipelines in bfloat16) have been measured. The script was run on this CPU only, where it reports "
+            '`"gpu": false` and passes its CPU parts.',
+            "",
+            GPU_CHECK_HOW,
+            "",
+        ]
+        if result and result.get("bandwidth_bound_tokens_per_s"):
+            bound = result["bandwidth_bound_tokens_per_s"]
+            lines += [
+                f"The bound it will compare against (EXAONE 4.0 1.2B shapes, {result['shapes']['parameters']:,} "
+                f"parameters, {result['hbm_tb_s']} TB/s, 128 prompt + 64 answer tokens of cache per row on "
+                "average): " + ", ".join(f"batch {b}: {v:,.0f} tokens/s" for b, v in bound.items()) + ".",
+                "",
+            ]
+        return lines
+    device = result.get("device", {})
+    libraries = device.get("libraries", {})
+    lines += [
+        f"Run on {device.get('device')} ({device.get('total_gib')} GiB, torch {libraries.get('torch')}, "
+        f"transformers {libraries.get('transformers')}, attention {result.get('attention')}) "
+        f"in {result.get('seconds')} s; all steps passed: **{'yes' if result.get('ok') else 'no'}**.",
+        "",
+    ]
+    steps = result.get("steps", {})
+    rows = []
+    engine = steps.get("engine_throughput", {})
+    for label in ("own (greedy)", "library (sampled)"):
+        if isinstance(engine.get(label), dict) and "skipped" not in engine[label]:
+            rows.append((f"engine, {label}", engine[label]))
+    if steps.get("generate_batch_throughput", {}).get("ok"):
+        rows.append(("`generate_batch` (greedy)", steps["generate_batch_throughput"]))
+    if rows:
+        batches = [k for k in rows[0][1] if isinstance(rows[0][1][k], dict)]
+        lines += _table(
+            ["path", *(f"batch {b}: tokens/s (share of bound)" for b in batches)],
+            [
+                [label, *(f"{_f(r[b]['tokens_per_s'])} ({r[b]['fraction_of_bound']:.0%})" for b in batches)]
+                for label, r in rows
+            ],
+        )
+        lines += [""]
+    for name, step in steps.items():
+        if name in ("engine_throughput", "generate_batch_throughput"):
+            continue
+        state = "skipped: " + step["skipped"] if "skipped" in step else ("ok" if step.get("ok") else step.get("error"))
+        lines.append(f"- {name}: {state}")
+    lines += ["", GPU_CHECK_HOW, ""]
+    return lines
+
+
 def render(report: Report) -> str:
     """The whole markdown document."""
     lines = [
@@ -419,6 +542,7 @@ def render(report: Report) -> str:
         lines += [GPU_NOTE, ""]
     if report.image is not None:
         lines += _image(report.image)
+    lines += _gpu_check(report.gpu_check)
     lines += ["## Interpretation", ""]
     if report.quick:
         lines += ["Quick smoke run: the sizes are too small for the targets to apply, so no verdicts are given."]
@@ -442,3 +566,61 @@ def render(report: Report) -> str:
         for note in report.notes:
             lines += [note, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    """Split markdown into (heading, lines) blocks at each ``## `` heading (the part before the first is keyed "")."""
+    blocks: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.rstrip("\n").split("\n"):
+        if line.startswith("## "):
+            blocks.append((line, [line]))
+        else:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def merge(existing: str, report: Report) -> str:
+    """``existing`` with the sections this (partial) run measured replaced, and the others kept as they were.
+
+    Replaced: the sections of the engines in ``report``, the GPU check, and the interpretation lines about those
+    engines; each refreshed section says which command and date produced it, with the machine's load then.
+    """
+    fresh = {heading: lines for heading, lines in _sections(render(report)) if heading}
+    stamp = (
+        f"*Refreshed on its own by `{report.command}` on {report.date}; load average "
+        f"{_load(report.machine.load_at_start)} at start; CPU used by other processes meanwhile: "
+        + (", ".join(f"{name} {share:.0%}" for name, share in report.section_others.items()) or "not measured")
+        + ". The other sections are from the run named at the top.*"
+    )
+    # Section heading prefix -> (what this run measured there, how its interpretation lines start).
+    engines = {
+        "## 1. llama.cpp": (report.llamacpp, "- llama.cpp"),
+        "## 2. transformers": (report.hf, "- transformers"),
+        "## 3. diffusers": (report.image, "- diffusers"),
+    }
+    measured = {prefix for prefix, (part, _) in engines.items() if part is not None}
+    replaced = set(engines)
+    out: list[str] = []
+    seen_gpu = False
+    for heading, lines in _sections(existing):
+        prefix = next((p for p in replaced if heading.startswith(p)), None)
+        if prefix in measured:
+            new_heading = next(h for h in fresh if h.startswith(prefix))
+            body = fresh[new_heading]
+            out += [body[0], "", stamp, *body[1:]]
+            continue
+        if heading == "## GPU check":
+            out += fresh["## GPU check"]
+            seen_gpu = True
+            continue
+        if heading == "## Interpretation":
+            if not seen_gpu:
+                out += fresh["## GPU check"]
+                seen_gpu = True
+            stale = tuple(engines[p][1] for p in measured)
+            kept = [line for line in lines if not line.startswith(stale)]
+            new = [line for line in fresh["## Interpretation"] if line.startswith(stale)]
+            out += kept + ([""] + new if new else [])
+            continue
+        out += lines
+    return "\n".join(out).rstrip() + "\n"

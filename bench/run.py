@@ -1,6 +1,6 @@
 """Run the engine benchmarks and write ``docs/benchmarks.md``.
 
-Usage: ``python bench/run.py [--quick] [--only llamacpp|hf|image ...] [--out PATH] [--json PATH]``
+Usage: ``python bench/run.py [--quick] [--only llamacpp|hf|image ...] [--hf-baseline REV] [--out PATH] [--json PATH]``
 
 ``--quick`` is a short smoke run (small sizes, one repeat); the full run takes several minutes on a 2-core CPU.
 Demo models are built into a temporary folder; the Gemma GGUF is assembled into ``var/test-models`` once.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -34,6 +35,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="markdown to write")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results as JSON here")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the sections measured (with --only) in the existing --out file and keep the others",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads here and in the child processes (OMP_NUM_THREADS); steadier on a shared machine",
+    )
+    parser.add_argument(
+        "--gpu-check",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="include the results bench/gpu_check.py wrote (on a GPU machine) in the GPU check section",
+    )
+    parser.add_argument(
+        "--hf-baseline",
+        default=None,
+        metavar="REV",
+        help="also measure the transformers engine of this git revision against the working tree (before / after)",
+    )
     return parser.parse_args(argv)
 
 
@@ -82,9 +108,12 @@ def _section(report: Report, name: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.torch_threads:
+        # Before torch is imported, and inherited by the benchmark's child processes.
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
     from bench.common import describe_machine, load_average
     from bench.image import ImageSettings, run_image
-    from bench.report import Report, render
+    from bench.report import Report, merge, render
     from bench.text_hf import HFSettings, run_hf
     from bench.text_llamacpp import LlamaSettings, run_llamacpp
 
@@ -98,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         machine=machine,
         load_at_end=machine.load_at_start,
         seconds=0.0,
+        gpu_check=json.loads(args.gpu_check.read_text(encoding="utf-8")) if args.gpu_check else None,
     )
     if "llamacpp" in args.only:
         settings = LlamaSettings(max_tokens=16, n_requests=4, concurrency=(1, 4), repeats=1)
@@ -112,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = build_text_model(Path(tmp) / "tiny-exaone", seed=0)
             quick = HFSettings(max_tokens=16, n_requests=4, concurrency=(1, 4), repeats=1, single_repeats=1)
             with _section(report, "transformers"):
-                report.hf = run_hf(model_dir, quick if args.quick else HFSettings())
+                report.hf = run_hf(model_dir, quick if args.quick else HFSettings(), baseline=args.hf_baseline)
         if "image" in args.only:
             from inference.demo.image import build_image_model
 
@@ -123,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     report.load_at_end = load_average()
     report.seconds = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(report), encoding="utf-8")
+    if args.merge and args.out.is_file():
+        args.out.write_text(merge(args.out.read_text(encoding="utf-8"), report), encoding="utf-8")
+    else:
+        args.out.write_text(render(report), encoding="utf-8")
     _log(f"wrote {args.out} in {report.seconds:.0f} s")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,10 @@ The engine runs the same requests one at a time and with 4 and 16 callers at onc
 ``generate`` on the same model folder with the same prompt token ids: one request (time to first token and
 decode speed), and a static left-padded batch of all requests (what batching can reach without the engine).
 
+With ``baseline`` set to a git revision, the engine of that revision (its ``inference`` package, exported with
+``git archive``) is measured at the same concurrency levels, alternating with the current one, each in a fresh
+child process with the same model folder and prompts: the before / after table of a change.
+
 The raw reference runs in a child process. On a CPU, torch runs its parallel operators through OpenMP, which
 gives every OS thread that runs them its own team of worker threads; once two threads have done so (the
 engine's batcher thread and a caller running ``generate``), the teams together need more threads than the
@@ -73,6 +77,20 @@ class HFLevel:
 
 
 @dataclass
+class Comparison:
+    """The engine of a baseline revision and the current one, each measured in fresh child processes."""
+
+    baseline: str
+    current: str
+    before: list[HFLevel]
+    after: list[HFLevel]
+
+    def level(self, which: str, concurrency: int) -> HFLevel:
+        levels = self.before if which == "before" else self.after
+        return next(r for r in levels if r.concurrency == concurrency)
+
+
+@dataclass
 class HFResult:
     settings: HFSettings
     torch_threads: int
@@ -83,6 +101,8 @@ class HFResult:
     #: ``generate`` on all ``n_requests`` prompts as one left-padded batch: tokens/s per repeat.
     raw_batch_tokens_per_s: list[float]
     raw_batch_tokens: int
+    #: ``generate`` on the prompts in left-padded batches of k (k = each concurrency level): median tokens/s.
+    raw_batches_tokens_per_s: dict[int, float]
     #: The engine's batcher alone at the top concurrency (submit, drain token ids; no detokenising, no
     #: caller threads): tokens/s per repeat. The gap to the engine is the streaming side's cost.
     batcher_tokens_per_s: list[float]
@@ -90,6 +110,7 @@ class HFResult:
     batcher_after_other_thread_tokens_per_s: list[float]
     peak_batch_size: int
     seconds: float = 0.0
+    comparison: Comparison | None = None
 
     def level(self, concurrency: int) -> HFLevel:
         return next(r for r in self.levels if r.concurrency == concurrency)
@@ -168,6 +189,7 @@ def raw_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], max_
 
 def batcher_only(engine: Any, prompts: Sequence[Sequence[int]], max_tokens: int) -> tuple[float, int]:
     """Submit all prompts to the engine's batcher and drain their token events from this one thread."""
+    from inference.text.batcher import EndEvent, ErrorEvent
     from inference.types import SamplingParams
 
     sampling = SamplingParams(temperature=0.0, max_new_tokens=max_tokens, seed=0)
@@ -176,9 +198,9 @@ def batcher_only(engine: Any, prompts: Sequence[Sequence[int]], max_tokens: int)
     tokens = 0
     for generation in generations:
         for event in generation:
-            if event[0] == "error":
-                raise RuntimeError(f"the batcher failed: {event[1]}")
-            tokens += 1 if event[0] == "token" else event[2]
+            if isinstance(event, ErrorEvent):
+                raise RuntimeError(f"the batcher failed: {event.error}")
+            tokens += event.eos_tokens if isinstance(event, EndEvent) else 1
     return tokens / (time.perf_counter() - started), tokens
 
 
@@ -215,8 +237,12 @@ def _request(prompt: str, max_tokens: int) -> Any:
 
 
 def load_engine(model_dir: Path, max_batch_size: int) -> Any:
-    from inference.registry import ModelSpec
     from inference.text.hf import TransformersEngine
+
+    try:
+        from inference.types import ModelSpec
+    except ImportError:  # revisions before ModelSpec moved to inference.types
+        from inference.registry import ModelSpec  # type: ignore[attr-defined,no-redef]
 
     spec = ModelSpec(
         name="bench-tiny-exaone",
@@ -234,6 +260,7 @@ class RawReference:
     raw_single: list[Single]
     batch_tokens_per_s: list[float]
     batch_tokens: int
+    batches_tokens_per_s: dict[int, float]
 
 
 def raw_reference(model_dir: str, prompt_ids: list[list[int]], settings: HFSettings) -> RawReference:
@@ -252,10 +279,79 @@ def raw_reference(model_dir: str, prompt_ids: list[list[int]], settings: HFSetti
         raw_single(model, prompt_ids[i % len(prompt_ids)], settings.max_tokens) for i in range(settings.single_repeats)
     ]
     batches = [raw_batch(model, tokenizer, prompt_ids, settings.max_tokens) for _ in range(settings.repeats)]
-    return RawReference(singles, [tps for tps, _ in batches], batches[-1][1])
+    by_level: dict[int, float] = {}
+    for k in settings.concurrency:
+        runs = []
+        for _ in range(settings.repeats):
+            started, tokens = time.perf_counter(), 0
+            for first in range(0, len(prompt_ids), k):
+                tokens += raw_batch(model, tokenizer, prompt_ids[first : first + k], settings.max_tokens)[1]
+            runs.append(tokens / (time.perf_counter() - started))
+        by_level[k] = median(runs)
+    return RawReference(singles, [tps for tps, _ in batches], batches[-1][1], by_level)
 
 
-def run_hf(model_dir: Path, settings: HFSettings = HFSettings()) -> HFResult:
+def engine_levels(source: str | None, model_dir: str, settings: HFSettings) -> list[HFLevel]:
+    """One measurement of the engine at every concurrency level; meant to run in a fresh process.
+
+    ``source`` is a folder holding another revision's ``inference`` package, imported instead of this one.
+    """
+    import sys
+
+    if source is not None:
+        sys.path.insert(0, source)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    engine = load_engine(Path(model_dir), max(settings.concurrency))
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(settings.n_requests)]
+    levels = [HFLevel(c, settings.n_requests) for c in settings.concurrency]
+    try:
+        run_engine_level(engine, [_request(p, 8) for p in prompts], max(settings.concurrency))  # warm-up
+        for level in levels:
+            requests = [_request(p, settings.max_tokens) for p in prompts]
+            wall, outcomes = run_engine_level(engine, requests, level.concurrency)
+            level.tokens = sum(tokens for _, tokens in outcomes)
+            level.tokens_per_s.append(level.tokens / wall)
+            level.ttft_ms.extend(clock.ttft_ms for clock, _ in outcomes)
+    finally:
+        engine.close()
+    return levels
+
+
+def compare(model_dir: Path, baseline: str, settings: HFSettings) -> Comparison:
+    """The engine at ``baseline`` (a git revision) against the working tree, alternating, in fresh processes."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    repo = Path(__file__).resolve().parent.parent
+    current = subprocess.run(
+        ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    before = [HFLevel(c, settings.n_requests) for c in settings.concurrency]
+    after = [HFLevel(c, settings.n_requests) for c in settings.concurrency]
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as source:
+        archive = Path(source) / "inference.tar"
+        subprocess.run(
+            ["git", "-C", str(repo), "archive", "--format=tar", "-o", str(archive), baseline, "inference"], check=True
+        )
+        with tarfile.open(archive) as tar:
+            tar.extractall(source, filter="data")
+        context = multiprocessing.get_context("spawn")
+        for _ in range(settings.repeats):
+            for which, into in ((source, before), (None, after)):
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    measured = pool.submit(engine_levels, which, str(model_dir), settings).result()
+                for level, one in zip(into, measured, strict=True):
+                    level.tokens = one.tokens
+                    level.tokens_per_s += one.tokens_per_s
+                    level.ttft_ms += one.ttft_ms
+    return Comparison(baseline=baseline, current=current, before=before, after=after)
+
+
+def run_hf(model_dir: Path, settings: HFSettings = HFSettings(), *, baseline: str | None = None) -> HFResult:
     """Measure the engine on the tiny model in ``model_dir``, then ``generate`` in a child process."""
     import torch
 
@@ -306,8 +402,10 @@ def run_hf(model_dir: Path, settings: HFSettings = HFSettings()) -> HFResult:
         levels=levels,
         raw_batch_tokens_per_s=raw.batch_tokens_per_s,
         raw_batch_tokens=raw.batch_tokens,
+        raw_batches_tokens_per_s=raw.batches_tokens_per_s,
         batcher_tokens_per_s=batcher_tps,
         batcher_after_other_thread_tokens_per_s=contended_tps,
         peak_batch_size=peak,
         seconds=time.perf_counter() - started,
+        comparison=compare(model_dir, baseline, settings) if baseline else None,
     )

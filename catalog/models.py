@@ -56,9 +56,18 @@ class ModelEntry(models.Model):
         return self.display_name
 
     def clean(self) -> None:
-        if self.trust_remote_code and not self.revision:
-            raise ValidationError({"revision": _("Pin a revision before allowing remote code.")})
-        from inference.registry import ENGINES  # plain data; engines themselves load only in workers
+        # Plain data and functions; the engines themselves load only in workers.
+        from inference.types import ENGINES, is_pinned
+
+        if (self.trust_remote_code or self.allow_pickle) and not is_pinned(self.revision):
+            raise ValidationError(
+                {
+                    "revision": _(
+                        "Pin a commit (all 40 characters of its hash, not a branch or tag such as main) before "
+                        "allowing remote code or pickle files."
+                    )
+                }
+            )
 
         if self.kind and self.engine and (self.kind, self.engine) not in ENGINES:
             raise ValidationError({"engine": _("This engine cannot serve this kind of model.")})

@@ -1,78 +1,28 @@
 """Which engine serves which model, and the per-process cache of loaded models.
 
-A :class:`ModelSpec` is plain data (the web side builds it from the admin-managed model table and sends it
-to workers as a dict). :func:`get_engine` loads a model the first time it is asked for and keeps it, so
-each worker process loads a model once; when more than ``max_loaded`` models are loaded, the least recently
-used one is closed first.
+A :class:`~inference.types.ModelSpec` is plain data (the web side builds it from the admin-managed model table
+and sends it to workers as a dict). :func:`get_engine` loads a model the first time it is asked for and keeps
+it, so each worker process loads a model once; when more than ``max_loaded`` models are loaded, the least
+recently used one is closed first.
+
+``ModelSpec`` and ``ENGINES`` live in :mod:`inference.types`; they are re-exported here because the registry is
+where callers load models (``get_engine(ModelSpec(...))``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from .errors import InvalidRequest, ModelLoadError
+from .errors import ModelLoadError
+from .types import ENGINES, ModelSpec
 
-Kind = Literal["text", "image", "vision"]
-
-#: engine name -> "module:Class" for each kind. Modules are imported only when a model is loaded.
-ENGINES: dict[tuple[str, str], str] = {
-    ("text", "llamacpp"): "inference.text.llamacpp:LlamaCppEngine",
-    ("text", "transformers"): "inference.text.hf:TransformersEngine",
-    ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
-    ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
-    ("vision", "transformers"): "inference.vision.hf:VisionEngine",
-}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    kind: Kind
-    engine: str
-    #: Local folder or file for local engines; base URL for ``openai``.
-    path: str = ""
-    hub_id: str = ""
-    revision: str = ""
-    context_length: int = 4096
-    allow_pickle: bool = False
-    trust_remote_code: bool = False
-    #: Engine-specific settings (threads, parallel slots, dtype, remote model name, API key variable...).
-    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    demo: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.kind, self.engine) not in ENGINES:
-            known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
-            raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
-        if self.trust_remote_code and not self.revision:
-            raise InvalidRequest(
-                f"Model {self.name!r} asks for remote code: pin a revision (commit hash) before allowing it."
-            )
-
-    @property
-    def key(self) -> tuple:
-        return (
-            self.kind,
-            self.engine,
-            self.name,
-            self.path,
-            self.revision,
-            repr(sorted(self.options.items())),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        return cls(**data)
+__all__ = ["ENGINES", "ModelSpec", "device_report", "engine_class", "get_engine", "load_errors", "loaded_models"]
 
 
 def engine_class(kind: str, engine: str) -> type:
@@ -109,8 +59,11 @@ class _Cache:
             with self._lock:
                 if key in self._engines:
                     return self._engines[key][1]
+            # Make room first, so the old model's memory is free before the new one is read (a GPU never holds
+            # both at once).
+            self._evict(keep=self.max_loaded() - 1)
             try:
-                engine = engine_class(spec.kind, spec.engine).from_spec(spec)
+                engine = engine_class(spec.kind, spec.engine).from_spec(spec)  # type: ignore[attr-defined]
             except ModelLoadError as exc:
                 self.errors[spec.name] = str(exc)
                 raise
@@ -118,15 +71,20 @@ class _Cache:
                 self.errors[spec.name] = f"{type(exc).__name__}: {exc}"
                 raise ModelLoadError(f"Could not load model {spec.name!r} from {spec.path}: {exc}") from exc
             self.errors.pop(spec.name, None)
-            evicted = []
             with self._lock:
                 self._engines[key] = (spec, engine, time.time())
-                while len(self._engines) > self.max_loaded():
-                    _, (_, old, _) = self._engines.popitem(last=False)
-                    evicted.append(old)
-            for old in evicted:
-                old.close()
+            self._evict(keep=self.max_loaded())  # another model may have loaded meanwhile
             return engine
+
+    def _evict(self, *, keep: int) -> None:
+        """Close the least recently used engines until at most ``keep`` are loaded."""
+        evicted = []
+        with self._lock:
+            while len(self._engines) > max(0, keep):
+                _, (_, old, _) = self._engines.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            old.close()
 
     def loaded(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -134,13 +92,6 @@ class _Cache:
                 {"name": s.name, "kind": s.kind, "engine": s.engine, "loaded_at": t, "demo": s.demo}
                 for s, _, t in self._engines.values()
             ]
-
-    def clear(self) -> None:
-        with self._lock:
-            engines = [e for _, e, _ in self._engines.values()]
-            self._engines.clear()
-        for engine in engines:
-            engine.close()
 
 
 _cache = _Cache()
@@ -159,26 +110,34 @@ def load_errors() -> dict[str, str]:
     return dict(_cache.errors)
 
 
-def unload_all() -> None:
-    _cache.clear()
-
-
 def device_report() -> dict[str, Any]:
-    """Accelerator memory, if torch is already imported in this process (never imports it)."""
-    import sys
+    """Accelerator memory of the GPUs this process already uses (never imports torch, never opens a GPU).
 
+    Asking a GPU for its free memory opens a CUDA context on it (hundreds of MiB), so only devices where this
+    process's allocator already holds memory are asked. Indices are the ones this process sees: with
+    ``CUDA_VISIBLE_DEVICES=2`` the only device is ``0``; ``visible_devices`` repeats the variable to map them.
+    """
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():
         return {"cuda": False}
-    devices = []
+    report: dict[str, Any] = {
+        "cuda": True,
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "devices": [],
+    }
+    if not torch.cuda.is_initialized():  # no model on a GPU yet in this process
+        return report
     for index in range(torch.cuda.device_count()):
+        if not torch.cuda.memory_reserved(index):  # allocator bookkeeping only: never opens a context
+            continue
         free, total = torch.cuda.mem_get_info(index)
-        devices.append(
+        report["devices"].append(
             {
                 "index": index,
                 "name": torch.cuda.get_device_name(index),
                 "free_mib": free >> 20,
                 "total_mib": total >> 20,
+                "allocated_mib": torch.cuda.memory_allocated(index) >> 20,
             }
         )
-    return {"cuda": True, "devices": devices}
+    return report

@@ -1,20 +1,94 @@
 """The typed interface between the web side and the engines.
 
-A text engine takes a :class:`TextRequest` and yields :class:`TextDelta` events followed by exactly one
-:class:`TextDone`. Everything here is plain data so it crosses process boundaries (Celery) as dicts.
+A :class:`ModelSpec` says which model to load and how; a text engine takes a :class:`TextRequest` and yields
+:class:`TextDelta` events followed by exactly one :class:`TextDone`. Everything here is plain data so it crosses
+process boundaries (Celery) as dicts, and nothing here imports an engine.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import InvalidRequest
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+Kind = Literal["text", "image", "vision"]
+
+#: engine name -> "module:Class" for each kind. :mod:`inference.registry` imports a module only when one of its
+#: models is loaded; engines import :class:`ModelSpec` from here, never the registry.
+ENGINES: dict[tuple[str, str], str] = {
+    ("text", "llamacpp"): "inference.text.llamacpp:LlamaCppEngine",
+    ("text", "transformers"): "inference.text.hf:TransformersEngine",
+    ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
+    ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
+    ("vision", "transformers"): "inference.vision.hf:VisionEngine",
+}
+
+_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
+
+
+def is_pinned(revision: str) -> bool:
+    """True if ``revision`` names one commit (all 40 hex digits). Branches and tags such as ``main`` can move."""
+    return bool(_COMMIT.fullmatch(revision or ""))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load, from where, and with which engine settings."""
+
+    name: str
+    kind: Kind
+    engine: str
+    #: Local folder or file for local engines; base URL for ``openai``.
+    path: str = ""
+    hub_id: str = ""
+    #: The hub commit the files came from. Pickle weights and remote code need it pinned (40 hex digits); when it
+    #: is pinned, a local folder that records its download revision must match it (:mod:`inference.safety`).
+    revision: str = ""
+    context_length: int = 4096
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    #: Engine-specific settings (threads, parallel slots, dtype, remote model name, API key variable...).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.kind, self.engine) not in ENGINES:
+            known = ", ".join(sorted(f"{k}/{e}" for k, e in ENGINES))
+            raise InvalidRequest(f"No engine {self.engine!r} for {self.kind} models. Known: {known}.")
+        flags = ((self.trust_remote_code, "remote code"), (self.allow_pickle, "pickle"))
+        risky = [label for flag, label in flags if flag]
+        if risky and not is_pinned(self.revision):
+            shown = f"revision {self.revision!r}" if self.revision else "no revision"
+            raise InvalidRequest(
+                f"Model {self.name!r} allows {' and '.join(risky)} but has {shown}: pin the revision to the full "
+                "40-character commit hash the files were downloaded from (a branch or tag such as 'main' can move)."
+            )
+
+    @property
+    def key(self) -> tuple:
+        return (
+            self.kind,
+            self.engine,
+            self.name,
+            self.path,
+            self.revision,
+            repr(sorted(self.options.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(**data)
+
 
 #: Hard bounds that no request may exceed, whatever the model allows.
 MAX_NEW_TOKENS_LIMIT = 8192

@@ -22,6 +22,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
-from ..registry import ModelSpec
-from ..safety import check_weights
+from ..safety import check_revision, check_weights
+from ..types import ModelSpec
 from .types import MAX_SEED, ImageRequest, ImageResult, ImageTimings, ProgressEvent
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ LATENT_RGB = (
     (-0.18, -0.27, -0.47),
 )
 PREVIEW_MAX_SIDE = 128
+
+
+@dataclass
+class _Steps:
+    """Where a run is: steps done of total, and when the last step and preview happened."""
+
+    done: int = 0
+    total: int = 0
+    last_step_at: float = 0.0
+    last_preview_at: float | None = None
 
 
 class _Stop(Exception):
@@ -117,6 +128,8 @@ class DiffusersEngine:
         self.default_size = int(pipe.unet.config.sample_size) * self.vae_scale_factor
         self._tokenizers = [t for t in (getattr(pipe, "tokenizer", None), getattr(pipe, "tokenizer_2", None)) if t]
         self._base = pipe
+        #: Set when the model's sub-models live on the CPU and visit the GPU only while they run.
+        self.cpu_offload = False
 
     # Loading -------------------------------------------------------------------------------------------
 
@@ -132,13 +145,14 @@ class DiffusersEngine:
                 "model_index.json) or a .safetensors checkpoint there, or fix the path in the admin."
             )
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         options = dict(spec.options)
         device, dtype = pick_device(options)
         pipe = cls._load_folder(spec, path, dtype) if path.is_dir() else cls._load_file(spec, path, dtype)
         engine = cls(spec.name, pipe, device=device, dtype=dtype, warnings=[])
         # Placement and offload hooks come last: the derived pipelines share these modules, so they apply
         # to all three pipelines.
-        cls._apply_memory_options(pipe, options, device, engine.load_warnings)
+        engine.cpu_offload = cls._apply_memory_options(pipe, options, device, engine.load_warnings)
         return engine
 
     @staticmethod
@@ -200,7 +214,8 @@ class DiffusersEngine:
             raise ModelLoadError(f"Could not load the checkpoint {path}: {exc}") from exc
 
     @staticmethod
-    def _apply_memory_options(pipe: Any, options: dict[str, Any], device: str, warnings: list[str]) -> None:
+    def _apply_memory_options(pipe: Any, options: dict[str, Any], device: str, warnings: list[str]) -> bool:
+        """Apply the memory options; return True if CPU offload hooks were installed."""
         if options.get("attention_slicing"):
             pipe.enable_attention_slicing()
         if options.get("vae_tiling"):
@@ -211,9 +226,10 @@ class DiffusersEngine:
             if device.startswith("cuda"):
                 # Each sub-model moves to the GPU only while it runs.
                 pipe.enable_model_cpu_offload(device=device)
-                return
+                return True
             warnings.append("cpu_offload was ignored: it only helps when the model runs on a GPU.")
         pipe.to(device)
+        return False
 
     # Generation ----------------------------------------------------------------------------------------
 
@@ -279,21 +295,21 @@ class DiffusersEngine:
 
         pipe = self._pipes[request.mode]
         pipe.scheduler = self._scheduler(request.scheduler)
-        state = {"done": 0, "total": 0, "last_step_at": started, "last_preview_at": None}
+        state = _Steps(last_step_at=started)
 
         def on_step(pipeline: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             now = time.perf_counter()
-            state["done"] = index + 1
-            state["total"] = int(getattr(pipeline, "_num_timesteps", 0) or request.steps)
-            state["last_step_at"] = now
+            state.done = index + 1
+            state.total = int(getattr(pipeline, "_num_timesteps", 0) or request.steps)
+            state.last_step_at = now
             if request.on_progress is not None:
                 preview = None
-                last = state["last_preview_at"]
+                last = state.last_preview_at
                 if request.preview_every is not None and (last is None or now - last >= request.preview_every):
                     preview = latents_preview(tensors["latents"])
-                    state["last_preview_at"] = now
-                request.on_progress(ProgressEvent(state["done"], state["total"], now - started, preview))
-            if request.cancel() and state["done"] < state["total"]:
+                    state.last_preview_at = now
+                request.on_progress(ProgressEvent(state.done, state.total, now - started, preview))
+            if request.cancel() and state.done < state.total:
                 raise _Stop
             return {}
 
@@ -315,28 +331,37 @@ class DiffusersEngine:
             kwargs.update(width=request.width, height=request.height)
         else:
             # Resize the inputs to the requested size so width/height always decide the output size.
+            assert request.init_image is not None  # the request validated it for this mode
             kwargs["image"] = request.init_image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
             kwargs["strength"] = request.strength
             if request.mode == "inpaint":
+                assert request.mask_image is not None
                 kwargs["mask_image"] = request.mask_image.convert("L").resize(size, Image.Resampling.NEAREST)
                 kwargs.update(width=request.width, height=request.height)
 
+        finished = False
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)
+            finished = True
         except _Stop:
-            pipe.maybe_free_model_hooks()
             timings = ImageTimings(total_ms=_ms(started), steps_ms=_ms(started))
-            return result([], "cancelled", state["done"], state["total"], timings=timings)
+            return result([], "cancelled", state.done, state.total, timings=timings)
+        finally:
+            # The offload hooks belong to the text-to-image pipeline, which the others share their models with: a
+            # run of another pipeline, a cancel or an error leaves the last model on the GPU until these hooks
+            # send it back (a finished text-to-image run has already done so itself).
+            if self.cpu_offload and not (finished and pipe is self._base):
+                self._base.maybe_free_model_hooks()
 
-        steps_ms = (state["last_step_at"] - started) * 1000
+        steps_ms = (state.last_step_at - started) * 1000
         total_ms = _ms(started)
         nsfw = output.nsfw_content_detected
         return result(
             list(output.images),
             "done",
-            state["done"],
-            state["total"],
+            state.done,
+            state.total,
             nsfw=[bool(flag) for flag in nsfw] if nsfw is not None else None,
             timings=ImageTimings(total_ms=total_ms, steps_ms=steps_ms, decode_ms=total_ms - steps_ms),
         )

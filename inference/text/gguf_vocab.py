@@ -9,6 +9,7 @@ from __future__ import annotations
 import mmap
 import struct
 from pathlib import Path
+from typing import Any
 
 #: llama.cpp token types that its tokenizer matches as whole tokens in text: unknown, control, user-defined.
 UNKNOWN, CONTROL, USER_DEFINED = 2, 3, 4
@@ -70,8 +71,10 @@ def read_vocab(path: str | Path) -> list[tuple[str, int]]:
                 found[key] = value
                 if len(found) == len(wanted):
                     break
-    tokens = [t.decode("utf-8", "replace") for t in found.get("tokenizer.ggml.tokens") or []]  # type: ignore[union-attr]
-    types = list(found.get("tokenizer.ggml.token_type") or [])  # type: ignore[call-overload]
+    raw_tokens: Any = found.get("tokenizer.ggml.tokens") or []
+    raw_types: Any = found.get("tokenizer.ggml.token_type") or []
+    tokens = [t.decode("utf-8", "replace") for t in raw_tokens]
+    types = list(raw_types)
     return list(zip(tokens, types, strict=False))
 
 

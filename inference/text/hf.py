@@ -1,41 +1,33 @@
-"""Local Hugging Face text models through transformers, with continuous batching.
+"""Local Hugging Face text models through transformers, batching concurrent requests.
 
-One background thread owns the model. Requests that arrive while others are generating join the running batch
-at the next step: each new request is prefilled on its own, then its KV cache is left-padded and stacked onto
-the batch cache, and from then on every active sequence advances one token per forward pass. Finished or
-cancelled sequences leave the batch at once. This is what ``generate`` does for a left-padded batch, so greedy
-results match single-request runs (up to float rounding).
+The engine renders prompts with the model's own chat template and streams tokens from a batcher:
 
-Why not transformers' own ``ContinuousBatchingManager``: it applies one generation config to the whole batch
-(no per-request seed or repetition penalty) and its paged cache is tuned for GPUs. Ours keeps per-request
-sampling with a private random generator, so a seed reproduces the same answer even when batched (barring
-float rounding differences between batch shapes).
+* :class:`~inference.text.batcher.ContinuousBatcher` (ours, on every device): per-request seed, repetition
+  penalty, greedy next to sampled requests, token-budget admission, chunked prefill, failures that stay with one
+  request;
+* on CUDA, transformers' own continuous batching (:mod:`inference.text.library_batcher`: paged cache, CUDA graphs
+  with flash attention) for the requests it serves as asked (sampled, no seed, no repetition penalty).
 
-Models whose cache is not a plain per-layer key/value stack (state-space or custom remote-code caches) cannot
-be stacked; they still run in the same loop, one sequence per forward pass, taking turns token by token.
+Both share one key/value cache budget taken from the GPU memory left after loading (see :data:`OPTIONS`).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..devices import pick_device
-from ..errors import EngineUnavailable, InferenceError, InvalidRequest, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
-from ..safety import check_weights
+from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError, PromptTooLong
+from ..safety import check_revision, check_weights
 from ..types import (
     ChatMessage,
+    ModelSpec,
     SamplingParams,
     TextDelta,
     TextDone,
@@ -43,7 +35,10 @@ from ..types import (
     Timings,
     Usage,
 )
+from . import kv_cache
+from .batcher import DEFAULT_PREFILL_CHUNK, ContinuousBatcher, EndEvent, ErrorEvent, Generation
 from .detokenize import IncrementalDetokenizer
+from .library_batcher import LibraryBatcher, refusal, unavailable_reason
 from .reasoning import OPEN_TAG, ReasoningSplitter
 
 logger = logging.getLogger(__name__)
@@ -52,360 +47,29 @@ logger = logging.getLogger(__name__)
 OPTIONS = {
     "device": "torch device, e.g. 'cuda', 'cuda:1' or 'cpu' (default: cuda when available)",
     "dtype": "bfloat16, float16 or float32 (default: bfloat16 on CUDA, float32 on CPU)",
-    "max_batch_size": "most sequences generated together (default 8)",
+    "max_batch_size": "most requests generated together (default 8, at most 256); also the engine's capacity",
     "attn_implementation": "e.g. 'sdpa', 'eager' or 'flash_attention_2' (default: the model's choice)",
+    "kv_cache_gib": "most GiB the key/value cache may use (default on CPU: 2; on CUDA: no cap beyond the fraction)",
+    "kv_cache_memory_fraction": "share of the GPU memory free after loading that the cache may use (default 0.8)",
+    "prefill_chunk": f"prompt tokens prefilled between two decode steps (default {DEFAULT_PREFILL_CHUNK})",
+    "continuous_batching": "'auto' (transformers' paged batching on CUDA), 'on' (also on CPU) or 'off'",
+    "library_cache_share": "share of the cache budget given to transformers' batching when it is on (default 0.5)",
 }
 #: How often a waiting stream wakes up to poll ``request.cancel`` when no token arrives (seconds).
 _POLL_S = 0.05
 
 
-# --------------------------------------------------------------------------------------------- sampling
-
-
-def sample_token(
-    logits: torch.Tensor,
-    sampling: SamplingParams,
-    *,
-    history: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> int:
-    """Pick the next token from 1-D ``logits``: repetition penalty, then greedy or temperature/top-k/top-p."""
-    logits = logits.float()
-    if sampling.repetition_penalty != 1.0 and history is not None and history.numel():
-        # Same rule as transformers: shrink the logits of tokens already in the prompt or answer.
-        scores = logits.gather(0, history)
-        penalty = sampling.repetition_penalty
-        scores = torch.where(scores < 0, scores * penalty, scores / penalty)
-        logits = logits.scatter(0, history, scores)
-    if sampling.temperature == 0.0:
-        return int(torch.argmax(logits))
-    logits = logits / sampling.temperature
-    if 0 < sampling.top_k < logits.numel():
-        kth_best = torch.topk(logits, sampling.top_k).values[-1]
-        logits = logits.masked_fill(logits < kth_best, float("-inf"))
-    if sampling.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        sorted_probs = torch.softmax(sorted_logits, dim=-1)
-        # Drop a token when the more likely ones already cover top_p; the most likely one always stays.
-        mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-        drop = mass_before >= sampling.top_p
-        drop[0] = False
-        logits = logits.scatter(0, order, sorted_logits.masked_fill(drop, float("-inf")))
-    probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
-
-
-# --------------------------------------------------------------------------------------------- batcher
-
-
-@dataclass
-class _Sequence:
-    prompt_ids: list[int]
-    sampling: SamplingParams
-    max_new_tokens: int
-    generator: torch.Generator
-    history: torch.Tensor | None
-    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
-    abandoned: threading.Event = field(default_factory=threading.Event)
-    generated: int = 0
-    #: Tokens already in the KV cache (the real ones, not padding).
-    position: int = 0
-    next_token: int = -1
-
-
-class Generation:
-    """A submitted request. Iterate for ``("token", id)`` then one ``("end", reason, eos_tokens)`` event."""
-
-    def __init__(self, sequence: _Sequence) -> None:
-        self._sequence = sequence
-
-    def next_event(self, timeout: float | None = None) -> tuple | None:
-        """The next event, or ``None`` if none came within ``timeout`` seconds."""
-        try:
-            return self._sequence.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def __iter__(self) -> Iterator[tuple]:
-        while True:
-            event = self._sequence.events.get()
-            yield event
-            if event[0] != "token":
-                return
-
-    def abandon(self) -> None:
-        """Stop generating: the sequence leaves the batch before the next step."""
-        self._sequence.abandoned.set()
-
-
-class _Lane:
-    """Sequences that share one stacked KV cache and advance together."""
-
-    def __init__(self, cache: Any, sequence: _Sequence, device: torch.device) -> None:
-        self.cache = cache
-        self.rows = [sequence]
-        self.mask = torch.ones((1, sequence.position), dtype=torch.long, device=device)
-
-    @property
-    def length(self) -> int:
-        return self.mask.shape[1]
-
-    def add(self, cache: Any, sequence: _Sequence) -> None:
-        """Stack a freshly prefilled single-sequence cache onto this lane, left-padding the shorter side."""
-        new_len, old_len = sequence.position, self.length
-        if new_len > old_len:
-            _pad_cache_left(self.cache, new_len - old_len)
-            self.mask = torch.nn.functional.pad(self.mask, (new_len - old_len, 0))
-        elif old_len > new_len:
-            _pad_cache_left(cache, old_len - new_len)
-        new_mask = torch.zeros((1, self.length), dtype=torch.long, device=self.mask.device)
-        new_mask[:, self.length - new_len :] = 1
-        for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
-            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
-            mine.values = torch.cat([mine.values, theirs.values], dim=0)
-        self.mask = torch.cat([self.mask, new_mask], dim=0)
-        self.rows.append(sequence)
-
-    def keep(self, indices: list[int]) -> None:
-        """Keep only the given rows, then drop padding columns no remaining row needs."""
-        if len(indices) == len(self.rows):
-            return
-        self.rows = [self.rows[i] for i in indices]
-        if not indices:
-            return
-        index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
-        self.mask = self.mask.index_select(0, index)
-        used = self.mask.any(dim=0)
-        unused_columns = int(torch.argmax(used.int())) if bool(used.any()) else 0
-        for layer in self.cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, unused_columns:]
-            layer.values = layer.values.index_select(0, index)[:, :, unused_columns:]
-        self.mask = self.mask[:, unused_columns:]
-
-
-def _pad_cache_left(cache: Any, amount: int) -> None:
-    for layer in cache.layers:
-        layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, amount, 0))
-        layer.values = torch.nn.functional.pad(layer.values, (0, 0, amount, 0))
-
-
-def _stackable(cache: Any, length: int) -> bool:
-    """True if ``cache`` is a plain stack of full key/value layers we know how to pad and join."""
-    from transformers.cache_utils import DynamicCache, DynamicLayer
-
-    if type(cache) is not DynamicCache or not getattr(cache, "layers", None):
-        return False
-    for layer in cache.layers:
-        if type(layer) is not DynamicLayer:
-            return False
-        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
-        if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
-            return False
-        if keys.dim() != 4 or keys.shape[0] != 1 or keys.shape[-2] != length or values.shape[-2] != length:
-            return False
-    return True
-
-
-class ContinuousBatcher:
-    """Generate for many requests at once on one model, from a single background thread.
-
-    :meth:`submit` is thread-safe; everything touching the model runs in the worker thread.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        *,
-        eos_token_ids: set[int],
-        max_batch_size: int = 8,
-    ) -> None:
-        self.model = model
-        self.device = next(model.parameters()).device
-        self.eos_token_ids = set(eos_token_ids)
-        self.max_batch_size = max(1, int(max_batch_size))
-        #: Most sequences advanced by one forward pass so far (for tests and the admin page).
-        self.peak_batch_size = 0
-        parameters = inspect.signature(model.forward).parameters
-        # transformers 5.x renames ``past_key_values`` to ``cache``; remote-code models may use either.
-        self._cache_arg = "cache" if "cache" in parameters else "past_key_values"
-        self._logits_to_keep = "logits_to_keep" in parameters
-        self._can_stack = True
-        self._stack_verified = False
-        self._lanes: list[_Lane] = []
-        self._pending: deque[_Sequence] = deque()
-        self._cond = threading.Condition()
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="transformers-batcher", daemon=True)
-        self._thread.start()
-
-    # ----------------------------------------------------------------- any thread
-
-    def submit(self, prompt_ids: Sequence[int], sampling: SamplingParams, *, max_new_tokens: int) -> Generation:
-        """Queue a prompt; tokens arrive on the returned :class:`Generation`."""
-        generator = torch.Generator(device=self.device)
-        if sampling.seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(sampling.seed)
-        history = None
-        if sampling.repetition_penalty != 1.0:
-            history = torch.tensor(list(prompt_ids), dtype=torch.long, device=self.device)
-        sequence = _Sequence(
-            prompt_ids=list(prompt_ids),
-            sampling=sampling,
-            max_new_tokens=max_new_tokens,
-            generator=generator,
-            history=history,
-        )
-        with self._cond:
-            if self._closing:
-                raise EngineUnavailable("This model was unloaded. Send the request again to load it.")
-            self._pending.append(sequence)
-            self._cond.notify()
-        return Generation(sequence)
-
-    def close(self, timeout: float = 30.0) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    @property
-    def active(self) -> int:
-        """Sequences being generated right now (not counting queued ones)."""
-        return sum(len(lane.rows) for lane in self._lanes)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    # ----------------------------------------------------------------- worker thread
-
-    def _run(self) -> None:
-        with torch.inference_mode():
-            while True:
-                with self._cond:
-                    while not self._closing and not self._pending and not self._lanes:
-                        self._cond.wait()
-                    if self._closing:
-                        break
-                    room = self.max_batch_size - self.active
-                    admitted = [self._pending.popleft() for _ in range(min(room, len(self._pending)))]
-                for sequence in admitted:
-                    self._guarded(self._start, sequence)
-                for lane in list(self._lanes):
-                    self._guarded(self._step, lane)
-                self._lanes = [lane for lane in self._lanes if lane.rows]
-        error = EngineUnavailable("This model was unloaded while generating. Send the request again.")
-        with self._cond:
-            leftovers = list(self._pending)
-            self._pending.clear()
-        for sequence in leftovers + [s for lane in self._lanes for s in lane.rows]:
-            sequence.events.put(("error", error))
-        self._lanes = []
-
-    def _guarded(self, work: Callable[[Any], None], item: Any) -> None:
-        """Run one unit of work; on failure, fail the sequences involved instead of killing the thread."""
-        try:
-            work(item)
-        except Exception as exc:
-            logger.exception("Generation step failed")
-            rows = item.rows if isinstance(item, _Lane) else [item]
-            for sequence in rows:
-                sequence.events.put(("error", exc))
-            if isinstance(item, _Lane):
-                item.rows = []
-
-    def _forward(self, input_ids: torch.Tensor, cache: Any, **kwargs: Any) -> tuple[torch.Tensor, Any]:
-        """Run the model; return the last position's logits and the (possibly new) cache."""
-        if self._logits_to_keep:
-            kwargs["logits_to_keep"] = 1
-        output = self.model(input_ids=input_ids, use_cache=True, **{self._cache_arg: cache}, **kwargs)
-        if cache is None:  # the model made its own cache
-            cache = output.get("cache", None) or output.get("past_key_values", None)
-        return output.logits[:, -1, :], cache
-
-    def _prefill(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        from transformers.cache_utils import DynamicCache
-
-        if not self._can_stack:
-            return self._forward(input_ids, None)
-        # A cache made without the model config keeps full key/value layers everywhere (sliding-window layers
-        # are then limited by the attention mask instead of by trimming), which is what lets us stack them.
-        try:
-            logits, cache = self._forward(input_ids, DynamicCache())
-        except Exception:
-            if self._stack_verified:
-                raise
-            # Some architectures need their own cache class: let the model make it and take turns instead.
-            logits, cache = self._forward(input_ids, None)
-            self._disable_stacking()
-            return logits, cache
-        if not _stackable(cache, input_ids.shape[1]):
-            self._disable_stacking()
-        else:
-            self._stack_verified = True
-        return logits, cache
-
-    def _disable_stacking(self) -> None:
-        if self._can_stack:
-            logger.info("This model's cache cannot be stacked: sequences take turns instead of batching.")
-        self._can_stack = False
-
-    def _start(self, sequence: _Sequence) -> None:
-        """Prefill one new sequence, emit its first token and put it in a lane."""
-        if sequence.abandoned.is_set():
-            sequence.events.put(("end", "cancelled", 0))
-            return
-        input_ids = torch.tensor([sequence.prompt_ids], dtype=torch.long, device=self.device)
-        logits, cache = self._prefill(input_ids)
-        sequence.position = len(sequence.prompt_ids)
-        if not self._accept(sequence, logits[0]):
-            return
-        lane = next((lane for lane in self._lanes if self._can_stack and lane.rows), None)
-        if lane is None:
-            self._lanes.append(_Lane(cache, sequence, self.device))
-        else:
-            lane.add(cache, sequence)
-
-    def _step(self, lane: _Lane) -> None:
-        """Advance every sequence in ``lane`` by one token."""
-        live = [i for i, sequence in enumerate(lane.rows) if not sequence.abandoned.is_set()]
-        for sequence in lane.rows:
-            if sequence.abandoned.is_set():
-                sequence.events.put(("end", "cancelled", 0))
-        lane.keep(live)
-        if not lane.rows:
-            return
-        self.peak_batch_size = max(self.peak_batch_size, len(lane.rows))
-        input_ids = torch.tensor([[s.next_token] for s in lane.rows], dtype=torch.long, device=self.device)
-        position_ids = torch.tensor([[s.position] for s in lane.rows], dtype=torch.long, device=self.device)
-        mask = torch.nn.functional.pad(lane.mask, (0, 1), value=1)
-        logits, lane.cache = self._forward(input_ids, lane.cache, attention_mask=mask, position_ids=position_ids)
-        lane.mask = mask
-        keep = []
-        for i, sequence in enumerate(lane.rows):
-            sequence.position += 1
-            if self._accept(sequence, logits[i]):
-                keep.append(i)
-        lane.keep(keep)
-
-    def _accept(self, sequence: _Sequence, logits: torch.Tensor) -> bool:
-        """Sample and deliver the next token; return False when the sequence is finished."""
-        token = sample_token(logits, sequence.sampling, history=sequence.history, generator=sequence.generator)
-        sequence.generated += 1
-        if token in self.eos_token_ids:
-            sequence.events.put(("end", "stop", 1))
-            return False
-        sequence.events.put(("token", token))
-        if sequence.generated >= sequence.max_new_tokens:
-            sequence.events.put(("end", "length", 0))
-            return False
-        sequence.next_token = token
-        if sequence.history is not None:
-            sequence.history = torch.cat([sequence.history, sequence.history.new_tensor([token])])
-        return True
+def _number(options: dict[str, Any], key: str, default: float, low: float, high: float, *, whole: bool = False) -> Any:
+    """An option as a number in [low, high], or an error that says which values work."""
+    value = options.get(key, default)
+    try:
+        number = int(value) if whole else float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"The {key} option must be a number between {low:g} and {high:g}.") from exc
+    if whole and number != float(value) or not low <= number <= high:
+        kind = "a whole number" if whole else "a number"
+        raise InvalidRequest(f"The {key} option must be {kind} between {low:g} and {high:g}, not {value!r}.")
+    return number
 
 
 # --------------------------------------------------------------------------------------------- engine
@@ -452,6 +116,10 @@ class TransformersEngine:
         tokenizer: Any,
         context_length: int,
         max_batch_size: int = 8,
+        kv_budget_bytes: int | None = None,
+        prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
+        continuous_batching: str = "auto",
+        library_cache_share: float = 0.5,
     ) -> None:
         self.name = name
         self.model = model
@@ -459,30 +127,90 @@ class TransformersEngine:
         self.context_length = int(context_length)
         self._tokenizer_lock = threading.Lock()
         self._decoder = _LockedDecoder(tokenizer, self._tokenizer_lock)
-        self.batcher = ContinuousBatcher(model, eos_token_ids=_eos_ids(model, tokenizer), max_batch_size=max_batch_size)
+        budget = kv_cache.CPU_DEFAULT_BUDGET if kv_budget_bytes is None else int(kv_budget_bytes)
+        eos = _eos_ids(model, tokenizer)
+        #: transformers' own continuous batching, for the requests it serves as asked (None when not in use).
+        self.library: LibraryBatcher | None = None
+        #: Why the library path is not in use (shown in stats), or ``None``.
+        self.library_off = unavailable_reason(continuous_batching, model)
+        if self.library_off is None:
+            share = int(budget * library_cache_share)
+            try:
+                self.library = LibraryBatcher(
+                    model,
+                    eos_token_ids=eos,
+                    max_batch_size=max_batch_size,
+                    kv_budget_bytes=share,
+                    prefill_chunk=prefill_chunk,
+                    context_length=self.context_length,
+                )
+                budget -= share
+            except Exception as exc:  # e.g. its cache does not fit: every request then goes to the own batcher
+                logger.warning("transformers' continuous batching could not start for %s: %s", name, exc)
+                self.library_off = f"could not start ({type(exc).__name__}: {exc})"
+        self.batcher = ContinuousBatcher(
+            model,
+            eos_token_ids=eos,
+            max_batch_size=max_batch_size,
+            kv_budget_bytes=budget,
+            prefill_chunk=prefill_chunk,
+        )
+
+    @property
+    def capacity(self) -> int:
+        """How many requests this engine decodes together (``max_batch_size``); size the calling pool from it."""
+        return self.batcher.capacity
+
+    def stats(self) -> dict[str, Any]:
+        """Load and cache use, for health pages (see :class:`~inference.text.base.TextEngine`).
+
+        The top-level counts add both batchers; ``own`` and ``library`` hold each one's own numbers.
+        """
+        own = self.batcher.stats()
+        library = self.library.stats() if self.library else None
+        both = [own, library] if library else [own]
+        return {
+            "engine": "transformers",
+            "capacity": self.capacity,
+            "active": sum(s["active"] for s in both),
+            "queued": sum(s["queued"] for s in both),
+            "peak_batch": max(s["peak_batch"] for s in both),
+            "batching": own["batching"],
+            "kv_budget_tokens": own["kv_budget_tokens"],
+            "kv_reserved_tokens": own["kv_reserved_tokens"],
+            "kv_allocated_bytes": own["kv_allocated_bytes"],
+            "failed": own["failed"],
+            "own": own,
+            "library": library,
+            "library_off": self.library_off,
+        }
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> TransformersEngine:
         """Load the model folder at ``spec.path`` (never from the network)."""
-        unknown = sorted(set(spec.options) - set(OPTIONS))
+        options = dict(spec.options)
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             known = "; ".join(f"{key}: {help_}" for key, help_ in OPTIONS.items())
             raise InvalidRequest(
                 f"Unknown option(s) for the transformers engine: {', '.join(unknown)}. Known: {known}."
             )
         SamplingParams.from_dict(spec.default_sampling)  # reject typos before loading gigabytes
-        try:
-            max_batch_size = int(spec.options.get("max_batch_size", 8))
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest("max_batch_size must be a whole number such as 8.") from exc
-        if not 1 <= max_batch_size <= 256:
-            raise InvalidRequest("max_batch_size must be between 1 and 256.")
+        max_batch_size = _number(options, "max_batch_size", 8, 1, 256, whole=True)
+        prefill_chunk = _number(options, "prefill_chunk", DEFAULT_PREFILL_CHUNK, 16, 65536, whole=True)
+        fraction = _number(options, "kv_cache_memory_fraction", 0.8, 0.05, 0.95)
+        mode = str(options.get("continuous_batching", "auto"))
+        if mode not in ("auto", "on", "off"):
+            raise InvalidRequest(f"continuous_batching must be 'auto', 'on' or 'off', not {mode!r}.")
+        cap_gib = options.get("kv_cache_gib")
+        cap_bytes = int(_number(options, "kv_cache_gib", 0, 1e-6, 4096) * (1 << 30)) if cap_gib is not None else None
 
         path = _model_folder(spec)
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         if not spec.allow_pickle and not any(path.rglob("*.safetensors")):
             raise ModelLoadError(f"{path} has no *.safetensors weights. Download the model's safetensors files there.")
-        name, dtype = pick_device(spec.options)
+        name, dtype = pick_device(options)
         device = torch.device(name)
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -509,8 +237,8 @@ class TransformersEngine:
             # Pickle checkpoints can run code when loaded: only read them when an admin allowed it.
             "use_safetensors": None if spec.allow_pickle else True,
         }
-        if spec.options.get("attn_implementation"):
-            load_kwargs["attn_implementation"] = spec.options["attn_implementation"]
+        if options.get("attn_implementation"):
+            load_kwargs["attn_implementation"] = options["attn_implementation"]
         if device.type == "cuda":
             load_kwargs["device_map"] = str(device)  # load straight onto the GPU, not through CPU memory
         try:
@@ -536,6 +264,10 @@ class TransformersEngine:
             tokenizer=tokenizer,
             context_length=context_length,
             max_batch_size=max_batch_size,
+            kv_budget_bytes=kv_cache.budget_bytes(device, memory_fraction=fraction, cap_bytes=cap_bytes),
+            prefill_chunk=prefill_chunk,
+            continuous_batching=mode,
+            library_cache_share=_number(options, "library_cache_share", 0.5, 0.05, 0.95),
         )
 
     # ----------------------------------------------------------------- prompts
@@ -575,6 +307,19 @@ class TransformersEngine:
 
     # ----------------------------------------------------------------- generation
 
+    def route(self, sampling: SamplingParams) -> str:
+        """Which batcher serves ``sampling``: ``"library"`` (transformers') or ``"own"``."""
+        return "library" if self.library is not None and refusal(sampling) is None else "own"
+
+    def submit(self, prompt_ids: Sequence[int], sampling: SamplingParams, *, max_new_tokens: int) -> Generation:
+        """Queue token ids on the batcher that serves these settings (see :meth:`route`)."""
+        if self.route(sampling) == "library":
+            return self.library.submit(list(prompt_ids), sampling, max_new_tokens=max_new_tokens)  # type: ignore[union-attr]
+        return self.batcher.submit(prompt_ids, sampling, max_new_tokens=max_new_tokens)
+
+    def _alive(self) -> bool:
+        return self.batcher.alive and (self.library is None or self.library.alive)
+
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         """Yield deltas as tokens are generated, then one :class:`TextDone`."""
         sampling = request.sampling
@@ -588,7 +333,7 @@ class TransformersEngine:
                 f"{self.context_length}. Shorten the message or start a new conversation."
             )
         started = time.perf_counter()
-        generation = self.batcher.submit(prompt_ids, sampling, max_new_tokens=min(sampling.max_new_tokens, room))
+        generation = self.submit(prompt_ids, sampling, max_new_tokens=min(sampling.max_new_tokens, room))
         detokenizer = IncrementalDetokenizer(self._decoder)
         # Templates that open the reasoning themselves (EXAONE 4.0 with thinking on) end with "<think>".
         splitter = ReasoningSplitter(start_in_reasoning=prompt_text.rstrip().endswith(OPEN_TAG))
@@ -601,7 +346,7 @@ class TransformersEngine:
                     finish = "cancelled"
                     break
                 event = generation.next_event(timeout=_POLL_S)
-                if event is None and not self.batcher.alive:
+                if event is None and not self._alive():
                     event = generation.next_event(timeout=0)  # its last words, if any
                     if event is None:
                         raise EngineUnavailable(
@@ -609,15 +354,15 @@ class TransformersEngine:
                         )
                 if event is None:
                     continue
-                if event[0] == "error":
-                    raise _generation_error(event[1])
+                if isinstance(event, ErrorEvent):
+                    raise event.error
                 if ttft_ms is None:
                     ttft_ms = (time.perf_counter() - started) * 1000.0
-                if event[0] == "end":
-                    finish, completion_tokens = event[1], completion_tokens + event[2]
+                if isinstance(event, EndEvent):
+                    finish, completion_tokens = event.reason, completion_tokens + event.eos_tokens
                     break
                 completion_tokens += 1
-                piece = detokenizer.push(event[1])
+                piece = detokenizer.push(event.token)
                 if piece:
                     delta = splitter.feed(piece)
                     if delta.text or delta.reasoning:
@@ -638,7 +383,10 @@ class TransformersEngine:
         )
 
     def close(self) -> None:
-        """Stop the batcher and free the model's memory."""
+        """Stop the batchers and free the model's memory."""
+        if self.library is not None:
+            self.library.close()
+            self.library = None
         self.batcher.close()
         self.batcher.model = None
         self.model = None
@@ -647,17 +395,6 @@ class TransformersEngine:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _generation_error(exc: BaseException) -> InferenceError:
-    if isinstance(exc, InferenceError):
-        return exc
-    error = InferenceError(
-        f"The model failed while generating ({type(exc).__name__}: {exc}). Try again; if it keeps failing "
-        "(for example out of memory), lower the model's max_batch_size option or the context length."
-    )
-    error.__cause__ = exc
-    return error
 
 
 def _model_folder(spec: ModelSpec) -> Path:

@@ -22,9 +22,10 @@ import httpx
 import xllamacpp
 
 from ..errors import InvalidRequest, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
-from ..types import ChatMessage, TextDelta, TextDone, TextRequest, Timings, Usage
+from ..safety import check_revision
+from ..types import ChatMessage, ModelSpec, TextDelta, TextDone, TextRequest, Timings, Usage
 from .gguf_vocab import special_token_texts
+from .slots import Slots
 from .special_tokens import SpecialTokenDefuser
 
 _END = object()
@@ -58,6 +59,7 @@ class LlamaCppEngine:
         # llama.cpp parses special tokens in chat prompts: users' text must not hold the model's markers.
         self._defuser = SpecialTokenDefuser(special_token_texts(path))
         self.n_parallel = max(1, n_parallel)
+        self._slots = Slots(self.n_parallel, wait=False)
         self._stop = list(stop)
         threads = n_threads or max(1, os.cpu_count() or 1)
         params = xllamacpp.CommonParams()
@@ -93,6 +95,8 @@ class LlamaCppEngine:
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> LlamaCppEngine:
         options = spec.options
+        if Path(spec.path).is_file():
+            check_revision(spec.path, spec.revision, hub_id=spec.hub_id)
         return cls(
             name=spec.name,
             path=spec.path,
@@ -148,7 +152,20 @@ class LlamaCppEngine:
             payload["stop"] = self._stop
         return payload
 
+    @property
+    def capacity(self) -> int:
+        """How many requests llama.cpp decodes together (``n_parallel`` slots)."""
+        return self.n_parallel
+
+    def stats(self) -> dict[str, Any]:
+        """Streams in flight against the slots (requests beyond them wait in llama.cpp's own queue)."""
+        return {"engine": "llamacpp", **self._slots.stats()}
+
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
+        with self._slots.hold():
+            yield from self._stream(request)
+
+    def _stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         chunks: queue.Queue[Any] = queue.Queue()
         abandoned = threading.Event()
         cancelled = threading.Event()

@@ -10,13 +10,9 @@
   that reject unknown fields);
 * ``send_extra_sampling``: send ``top_k`` and the repetition penalty, which plain OpenAI lacks (default true).
 
-SSRF guard: the URL comes from an admin form, so a mistake or a compromised admin account must not turn the
-app into a proxy for internal services. When connecting, every address the host resolves to is checked, and
-loopback, private, link-local (cloud metadata at 169.254.169.254), unspecified, multicast, reserved and
-IPv4-mapped IPv6 addresses are refused unless the host is allow-listed in ``allowed_hosts`` or in the
-comma-separated ``INFERENCE_ALLOWED_HOSTS`` environment variable. A local vLLM or llama-server therefore needs
-e.g. ``INFERENCE_ALLOWED_HOSTS=127.0.0.1``. Redirects are never followed and proxy settings from the
-environment are ignored, so neither can route around the check.
+Every connection goes through the SSRF guard of :mod:`inference.address_guard`: only public addresses unless
+the host is allow-listed, so a local vLLM or llama-server needs e.g. ``INFERENCE_ALLOWED_HOSTS=127.0.0.1`` or
+the ``allowed_hosts`` option. Redirects are never followed and proxy settings are ignored.
 
 Token counts: servers that expose a tokenizer are asked (llama-server: ``/apply-template`` + ``/tokenize``;
 vLLM: ``/tokenize`` with messages). Otherwise the count is an estimate of one token per three characters plus
@@ -26,24 +22,22 @@ Korean, so context fitting errs on the safe side.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
+from ..address_guard import AddressGuard, guarded_client
 from ..errors import EngineUnavailable, InvalidRequest, ModelLoadError
-from ..registry import ModelSpec
-from ..types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
+from ..types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
 from .reasoning import ReasoningSplitter
+from .slots import Slots
 from .special_tokens import SpecialTokenDefuser
 
 OPTIONS = {
@@ -53,139 +47,14 @@ OPTIONS = {
     "allowed_hosts": "non-public hosts, IPs or CIDR ranges this model may reach, e.g. ['127.0.0.1']",
     "send_template_kwargs": "send chat_template_kwargs.enable_thinking (default true)",
     "send_extra_sampling": "send top_k and repetition penalty (default true)",
+    "max_concurrency": "requests sent to the server at once, the engine's capacity (default 16); more wait here",
 }
-ALLOWED_HOSTS_ENV = "INFERENCE_ALLOWED_HOSTS"
 #: Rough tokens per character and per message when the server cannot count (see the module docstring).
 CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 4
 _FINISH_REASONS = {"stop": "stop", "length": "length"}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 #: The markers of common chat templates (SECURITY.md line 14): all that is known of a remote model's tokens.
 _DEFUSER = SpecialTokenDefuser()
-
-
-class BlockedAddress(EngineUnavailable):
-    """The server's address is not public and its host is not allow-listed."""
-
-
-# --------------------------------------------------------------------------------------------- SSRF guard
-
-
-def _parse_allowed(
-    entries: Iterable[str],
-) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
-    hosts: set[str] = set()
-    networks = []
-    for entry in entries:
-        entry = entry.strip().lower().strip("[]")
-        if not entry:
-            continue
-        if "/" in entry:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-                continue
-            except ValueError:
-                pass
-        hosts.add(entry)
-    return hosts, networks
-
-
-def blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why ``ip`` may not be reached without an allow-list entry, or ``None`` if it is a public address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return "an IPv4-mapped IPv6 address"
-        # Addresses that wrap an IPv4 address (6to4, NAT64, Teredo) are judged by the address inside.
-        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            inner = blocked_reason(embedded)
-            return f"an IPv6 address wrapping {inner}" if inner else None
-    checks = [
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address (where cloud metadata services live)"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved, "a reserved address"),
-        (not ip.is_global, "not a public address"),
-    ]
-    return next((reason for failed, reason in checks if failed), None)
-
-
-class AddressGuard:
-    """Decide which resolved addresses a host may be connected to."""
-
-    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
-        self._configured = list(allowed_hosts)
-
-    def _allowed(self) -> tuple[set[str], list]:
-        # The environment is read on every connection so an admin's change applies without a restart.
-        from_env = os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")
-        return _parse_allowed([*self._configured, *from_env])
-
-    def check(self, host: str, addresses: Sequence[str]) -> list[str]:
-        """Return the addresses that may be used; raise :class:`BlockedAddress` if one may not."""
-        hosts, networks = self._allowed()
-        if host.lower().strip("[]") in hosts:
-            return list(addresses)
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-            reason = blocked_reason(ip)
-            if reason and not any(ip.version == net.version and ip in net for net in networks):
-                raise BlockedAddress(
-                    f"Refusing to connect to {host} ({address}): it is {reason}. If this model server "
-                    f"really runs there, add {host!r} to the model's allowed_hosts option or to the "
-                    f"{ALLOWED_HOSTS_ENV} environment variable."
-                )
-        return list(addresses)
-
-
-class _GuardedBackend(httpcore.SyncBackend):
-    """Resolve the host ourselves, check every address, then connect to a checked address only."""
-
-    def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        last_error: Exception | None = None
-        # Connecting to the checked IP (not the name) closes the gap where DNS could answer differently.
-        for address in self._guard.check(host, addresses):
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                last_error = exc
-        raise last_error or httpcore.ConnectError(f"{host} has no address")
-
-
-def guarded_client(guard: AddressGuard, *, timeout: float, headers: dict[str, str] | None = None) -> httpx.Client:
-    """An httpx client that checks addresses at connect time, never follows redirects and ignores proxies."""
-    transport = httpx.HTTPTransport(trust_env=False)
-    # httpx has no public hook for the network backend, so swap the pool for one built on ours.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        network_backend=_GuardedBackend(guard),
-    )
-    return httpx.Client(
-        transport=transport,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        follow_redirects=False,
-        trust_env=False,
-        headers=headers,
-    )
 
 
 # --------------------------------------------------------------------------------------------- SSE
@@ -250,6 +119,7 @@ class OpenAIEngine:
         allowed_hosts: Iterable[str] = (),
         send_template_kwargs: bool = True,
         send_extra_sampling: bool = True,
+        max_concurrency: int = 16,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -261,6 +131,7 @@ class OpenAIEngine:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self.guard = AddressGuard(allowed_hosts)
         self._client = guarded_client(self.guard, timeout=timeout, headers=headers)
+        self._slots = Slots(max_concurrency, wait=True)
         self._count_mode: str | None = None  # "llama", "vllm" or "estimate", found on first use
         self._count_lock = threading.Lock()
 
@@ -293,6 +164,12 @@ class OpenAIEngine:
             raise InvalidRequest("timeout must be a number of seconds, such as 120.") from exc
         if not 1 <= timeout <= 3600:
             raise InvalidRequest("timeout must be between 1 and 3600 seconds.")
+        try:
+            max_concurrency = int(options.get("max_concurrency", 16))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest("max_concurrency must be a whole number such as 16.") from exc
+        if not 1 <= max_concurrency <= 1024:
+            raise InvalidRequest("max_concurrency must be between 1 and 1024.")
         allowed = options.get("allowed_hosts") or []
         if isinstance(allowed, str):
             allowed = allowed.split(",")
@@ -306,6 +183,7 @@ class OpenAIEngine:
             allowed_hosts=[str(host) for host in allowed],
             send_template_kwargs=bool(options.get("send_template_kwargs", True)),
             send_extra_sampling=bool(options.get("send_extra_sampling", True)),
+            max_concurrency=max_concurrency,
         )
 
     # ----------------------------------------------------------------- token counting
@@ -386,8 +264,36 @@ class OpenAIEngine:
             body["chat_template_kwargs"] = {"enable_thinking": request.enable_thinking}
         return body
 
+    @property
+    def capacity(self) -> int:
+        """How many requests go to the server at once (``max_concurrency``)."""
+        return self._slots.capacity
+
+    def stats(self) -> dict[str, Any]:
+        """Streams sent to the server and waiting here for a slot."""
+        return {"engine": "openai", **self._slots.stats()}
+
     def stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
-        """Yield deltas as the server streams them, then one :class:`TextDone`."""
+        """Yield deltas as the server streams them, then one :class:`TextDone`.
+
+        At most ``max_concurrency`` streams talk to the server at once; the others wait here (and end as
+        cancelled if cancelled while waiting).
+        """
+        started = time.perf_counter()
+        with self._slots.hold(request.cancel) as admitted:
+            if admitted:
+                yield from self._stream(request)
+                return
+        yield TextDone(
+            text="",
+            reasoning="",
+            finish_reason="cancelled",
+            usage=Usage(prompt_tokens=0, completion_tokens=0),
+            timings=Timings(ttft_ms=None, total_ms=(time.perf_counter() - started) * 1000.0),
+            model=self.name,
+        )
+
+    def _stream(self, request: TextRequest) -> Iterator[TextDelta | TextDone]:
         sampling = request.sampling
         if not isinstance(sampling, SamplingParams):
             sampling = SamplingParams.from_dict(sampling)

@@ -122,8 +122,8 @@ class SpecialTokenDefuser:
         end = len(text)
         for match in self._starts.finditer(text):
             start = position = match.start()
-            node = self._trie
-            while position < end and (node := node.get(text[position])) is not None:
+            node: dict[str, Any] | None = self._trie
+            while position < end and node is not None and (node := node.get(text[position])) is not None:
                 if _END in node:
                     cuts.append(start + 1)
                     break

@@ -25,10 +25,9 @@ from PIL import Image
 
 from ..devices import pick_device
 from ..errors import EngineUnavailable, ModelLoadError, PromptTooLong
-from ..registry import ModelSpec
-from ..safety import check_weights
+from ..safety import check_revision, check_weights
 from ..text.special_tokens import defuser_for
-from ..types import FinishReason, Timings, Usage
+from ..types import FinishReason, ModelSpec, Timings, Usage
 from .types import VisionDelta, VisionRequest, VisionResult, parse_keywords
 
 DEFAULT_MAX_IMAGE_SIDE = 1536
@@ -139,6 +138,7 @@ class VisionEngine:
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{path} has no config.json; it is not a transformers model folder.")
         check_weights(path, allow_pickle=spec.allow_pickle)
+        check_revision(path, spec.revision, hub_id=spec.hub_id)
         options = dict(spec.options)
         device, dtype = pick_device(options)
         common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": spec.trust_remote_code}
@@ -154,17 +154,23 @@ class VisionEngine:
                     "models): install the torchvision build that matches your torch."
                 )
             raise ModelLoadError(f"Could not load the processor of {path}: {exc}.{hint}") from exc
+        placement: dict[str, Any] = {}
+        if device.startswith("cuda"):
+            placement["device_map"] = device  # load straight onto the GPU, not through CPU memory
         try:
             model = AutoModelForImageTextToText.from_pretrained(
                 str(path),
                 dtype=dtype,
                 # None lets transformers fall back to pickle files, reached only when an admin allowed it.
                 use_safetensors=None if spec.allow_pickle else True,
+                **placement,
                 **common,
             )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"Could not load the model in {path}: {exc}") from exc
-        model.to(device).eval()
+        if not placement:
+            model.to(device)
+        model.eval()
         template = getattr(processor, "chat_template", None) or getattr(
             getattr(processor, "tokenizer", None), "chat_template", None
         )

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from catalog.models import ModelEntry
 from catalog.services import model_register
 from inference.errors import InvalidRequest
-from inference.registry import ModelSpec, get_engine
+from inference.registry import get_engine
+from inference.types import ModelSpec
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,23 @@ def test_registering_remote_code_without_a_revision_is_refused():
 
     assert "revision" in caught.value.message_dict
     assert not ModelEntry.objects.filter(name="remote-code").exists()
+
+
+@pytest.mark.parametrize("flag", ["trust_remote_code", "allow_pickle"])
+@pytest.mark.parametrize("revision", ["main", "v1.0", "0123456"])
+def test_a_branch_tag_or_short_hash_does_not_count_as_pinned(flag, revision):
+    with pytest.raises(ValidationError) as caught:
+        model_register(
+            name="moving",
+            display_name="Moving",
+            kind="text",
+            engine="transformers",
+            path="x",
+            revision=revision,
+            **{flag: True},
+        )
+
+    assert "40 characters" in str(caught.value.message_dict["revision"])
 
 
 def test_remote_code_with_a_pinned_revision_can_be_registered():
@@ -47,7 +65,7 @@ def test_an_entry_changed_behind_the_forms_back_is_still_refused_by_the_engines(
     ModelEntry.objects.filter(pk=entry.pk).update(trust_remote_code=True)  # no validation on this path
     entry.refresh_from_db()
 
-    with pytest.raises(InvalidRequest, match="pin a revision"):
+    with pytest.raises(InvalidRequest, match="pin the revision to the full 40-character commit hash"):
         get_engine(ModelSpec.from_dict(entry.to_spec()))
 
 
@@ -68,5 +86,5 @@ def test_the_admin_form_refuses_remote_code_without_a_revision(admin_client):
     )
 
     assert response.status_code == 200  # the form again, with the error
-    assert "Pin a revision before allowing remote code." in response.content.decode()
+    assert "Pin a commit" in response.content.decode()
     assert not ModelEntry.objects.filter(name="via-admin").exists()

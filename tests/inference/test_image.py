@@ -19,7 +19,8 @@ from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError, 
 from inference.image.diffusion import DiffusersEngine, latents_preview
 from inference.image.types import SCHEDULERS, ImageRequest
 from inference.images_in import png_bytes
-from inference.registry import ModelSpec, engine_class
+from inference.registry import engine_class
+from inference.types import ModelSpec
 
 SIDE = 64  # the demo model's native size: 32x32 latents
 
@@ -307,6 +308,32 @@ def test_memory_options_on_cpu_still_generate(model_dir):
         loaded.close()
     assert result.finish_reason == "done"
     assert any("cpu_offload" in warning for warning in result.warnings)
+
+
+def test_with_cpu_offload_every_mode_and_a_cancel_send_the_models_back(model_dir):
+    # Given offload hooks on the text-to-image pipeline, which img2img and inpaint share their models with (on a
+    # GPU host these move each model to the GPU while it runs; here the "GPU" is the CPU itself)
+    loaded = DiffusersEngine.from_spec(spec_for(model_dir))
+    loaded._base.enable_model_cpu_offload(device="cpu")
+    loaded.cpu_offload = True
+    mask = Image.new("L", (SIDE, SIDE), 255)
+    runs = {
+        "img2img": request(mode="img2img", init_image=start_image(), strength=1.0),
+        "inpaint": request(mode="inpaint", init_image=start_image(), mask_image=mask, strength=1.0),
+        "cancelled txt2img": request(steps=4, cancel=lambda: True if calls else calls.append(1)),
+    }
+    calls: list[int] = []
+    try:
+        for name, each in runs.items():
+            before = list(loaded._base._all_hooks)  # kept alive, so their ids cannot be reused
+            # When a pipeline other than text-to-image runs, or a run stops early
+            result = loaded.generate(each)
+            # Then the hooks were re-armed, which first offloads every model they manage
+            after = loaded._base._all_hooks
+            assert after and not {id(hook) for hook in after} & {id(hook) for hook in before}, name
+            assert result.finish_reason == ("cancelled" if name.startswith("cancelled") else "done"), name
+    finally:
+        loaded.close()
 
 
 def test_a_half_precision_model_stays_half_precision_in_every_mode(model_dir):

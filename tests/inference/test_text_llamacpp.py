@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from inference.errors import ModelLoadError, PromptTooLong
-from inference.registry import ModelSpec, get_engine
-from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.registry import get_engine
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
 
 pytestmark = pytest.mark.slow
 
@@ -115,6 +115,19 @@ def test_concurrent_requests_are_decoded_together(raw_engine):
 
     assert max(busy) >= 2
     assert all(d.usage.completion_tokens == 96 and d.text for d in results)
+    stats = raw_engine.stats()
+    assert (stats["capacity"], stats["active"], stats["queued"]) == (4, 0, 0)
+    assert stats["peak_batch"] == 4  # four streams were in flight on four slots
+
+
+def test_capacity_is_the_number_of_slots(engine):
+    from inference.text.base import TextEngine
+
+    assert engine.capacity == 4
+    assert isinstance(engine, TextEngine)
+    stats = engine.stats()
+    assert (stats["engine"], stats["capacity"], stats["active"], stats["queued"]) == ("llamacpp", 4, 0, 0)
+    assert 0 <= stats["peak_batch"] <= 4
 
 
 def test_prompt_longer_than_context_is_refused_clearly(engine):

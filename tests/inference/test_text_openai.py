@@ -1,29 +1,25 @@
-"""The OpenAI-compatible engine against a real llama-server (xllamacpp) running the packaged Gemma 3 270M."""
+"""The OpenAI-compatible engine against a real llama-server (xllamacpp) running the packaged Gemma 3 270M.
+
+Tests that never generate talk to a plain local HTTP server instead, so they need no model.
+"""
 
 from __future__ import annotations
 
 import gc
-import ipaddress
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpcore
 import pytest
 
+from inference.address_guard import ALLOWED_HOSTS_ENV, BlockedAddress
 from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError
-from inference.registry import ModelSpec
-from inference.text.openai_compat import (
-    ALLOWED_HOSTS_ENV,
-    BlockedAddress,
-    OpenAIEngine,
-    blocked_reason,
-    estimate_tokens,
-    iter_sse_data,
-)
+from inference.text.openai_compat import OpenAIEngine, estimate_tokens, iter_sse_data
 from inference.text.special_tokens import CHAT_MARKERS
-from inference.types import ChatMessage, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
 
 pytestmark = pytest.mark.slow
 
@@ -183,46 +179,7 @@ def test_chat_markers_in_untrusted_text_are_defused_in_the_request_body(engine):
 
 
 # ------------------------------------------------------------------------------------------ SSRF guard
-
-
-def test_loopback_is_refused_unless_allow_listed(server_url, monkeypatch):
-    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
-    with pytest.raises(BlockedAddress, match="loopback.*allowed_hosts"):
-        list(_engine(server_url).stream(_request()))
-
-    monkeypatch.setenv(ALLOWED_HOSTS_ENV, "example.org, 127.0.0.1")
-    assert _run(_engine(server_url), _request(max_new_tokens=2))[1].usage.completion_tokens == 2
-
-
-def test_allow_listed_network_range_is_accepted(server_url, monkeypatch):
-    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
-
-    _, done = _run(_engine(server_url, allowed_hosts="127.0.0.0/8"), _request(max_new_tokens=2))
-
-    assert done.finish_reason == "length"
-
-
-@pytest.mark.parametrize(
-    ("url", "reason"),
-    [
-        ("http://169.254.169.254/v1", "link-local"),
-        ("http://[::ffff:127.0.0.1]:8080/v1", "IPv4-mapped"),
-        ("http://10.0.0.1:8000/v1", "private"),
-        ("http://192.168.1.10/v1", "private"),
-        ("http://localhost:8080/v1", "loopback"),
-        ("http://0.0.0.0:8080/v1", "unspecified"),
-        ("http://[::1]:8080/v1", "loopback"),
-        ("http://[fd00:ec2::254]/v1", "private"),
-    ],
-)
-def test_internal_addresses_are_refused_before_any_request(url, reason, monkeypatch):
-    monkeypatch.delenv(ALLOWED_HOSTS_ENV, raising=False)
-    engine = _engine(url)
-
-    with pytest.raises(BlockedAddress, match=reason):
-        list(engine.stream(_request()))
-    with pytest.raises(BlockedAddress):  # token counting goes through the same guard
-        engine._client.get(url)
+# (the rest of the guard's tests are in test_address_guard.py)
 
 
 def test_dns_rebinding_is_caught_at_connect_time(monkeypatch):
@@ -256,14 +213,6 @@ def test_dns_rebinding_is_caught_at_connect_time(monkeypatch):
     assert connected == ["93.184.215.14"]
 
 
-def test_addresses_wrapping_internal_ipv4_are_judged_by_the_inner_address():
-    assert "loopback" in blocked_reason(ipaddress.ip_address("2002:7f00:1::"))  # 6to4 of 127.0.0.1
-    assert "private" in blocked_reason(ipaddress.ip_address("64:ff9b::a00:1"))  # NAT64 of 10.0.0.1
-    assert blocked_reason(ipaddress.ip_address("100.64.0.1"))  # carrier-grade NAT is not public
-    assert blocked_reason(ipaddress.ip_address("8.8.8.8")) is None
-    assert blocked_reason(ipaddress.ip_address("2001:4860:4860::8888")) is None
-
-
 # ------------------------------------------------------------------------------------------ errors
 
 
@@ -274,15 +223,15 @@ def test_connection_refused_says_to_start_the_server():
         list(engine.stream(_request()))
 
 
-def test_wrong_path_reports_the_status_and_what_to_check(server_url):
-    engine = _engine(server_url + "/wrong", allowed_hosts=["127.0.0.1"])
+def test_wrong_path_reports_the_status_and_what_to_check(fake_server):
+    engine = _engine(fake_server + "/wrong/v1", allowed_hosts=["127.0.0.1"])
 
     with pytest.raises(EngineUnavailable, match="answered 404.*ends in /v1"):
         list(engine.stream(_request()))
 
 
 class _FakeAuthServer(BaseHTTPRequestHandler):
-    """A plain HTTP server (no model) that checks the API key and redirects one path."""
+    """A plain HTTP server (no model) that checks the API key, redirects one path and knows no other."""
 
     seen_headers: list[dict[str, str]] = []
 
@@ -295,8 +244,11 @@ class _FakeAuthServer(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = json.dumps({"error": {"message": "Invalid API Key", "type": "authentication_error"}}).encode()
-        self.send_response(401)
+        status, error = 401, {"message": "Invalid API Key", "type": "authentication_error"}
+        if self.path.startswith("/wrong"):
+            status, error = 404, {"message": "File Not Found", "type": "not_found_error"}
+        body = json.dumps({"error": error}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -370,3 +322,92 @@ def test_server_sent_events_are_parsed():
     lines = [": keep-alive", 'data: {"a":', "data: 1}", "", "event: message", "data:[DONE]", ""]
 
     assert list(iter_sse_data(lines)) == ['{"a":\n1}', "[DONE]"]
+
+
+# ------------------------------------------------------------------------------------------ capacity
+
+
+class _HeldStream(BaseHTTPRequestHandler):
+    """A plain HTTP server (no model) that streams one chunk, then holds the stream open until released."""
+
+    release = threading.Event()
+    requests: list[str] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        chunk = {"choices": [{"delta": {"content": "held"}, "finish_reason": None}]}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.flush()
+        type(self).release.wait(30)
+        done = {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+        self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.flush()
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def held_server():
+    _HeldStream.release = threading.Event()
+    _HeldStream.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HeldStream)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    _HeldStream.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_capacity_is_max_concurrency_and_defaults_to_sixteen():
+    from inference.text.base import TextEngine
+
+    assert isinstance(_engine("http://example.org/v1"), TextEngine)
+    assert _engine("http://example.org/v1").capacity == 16
+    assert _engine("http://example.org/v1", max_concurrency=3).capacity == 3
+    with pytest.raises(InvalidRequest, match="max_concurrency must be between 1 and 1024"):
+        _engine("http://example.org/v1", max_concurrency=0)
+
+
+def test_requests_beyond_capacity_wait_for_a_slot_and_show_as_queued(held_server):
+    engine = _engine(held_server, allowed_hosts=["127.0.0.1"], max_concurrency=1)
+    first = engine.stream(_request())
+    assert next(first).text == "held"  # the server is streaming the first request and holds it open
+    results: list[TextDone] = []
+    second = threading.Thread(target=lambda: results.append(_run(engine, _request())[1]))
+    second.start()
+
+    _wait_for(lambda: engine.stats()["queued"] == 1)
+    waiting = engine.stats()
+    _HeldStream.release.set()
+    first_done = list(first)[-1]
+    second.join(30)
+
+    assert waiting == {"engine": "openai", "capacity": 1, "active": 1, "queued": 1, "peak_batch": 1}
+    assert len(_HeldStream.requests) == 2  # the second reached the server only after the first finished
+    assert first_done.finish_reason == "stop" and results[0].text == "held"
+    assert engine.stats()["active"] == engine.stats()["queued"] == 0
+
+
+def test_a_request_cancelled_while_waiting_for_a_slot_never_reaches_the_server(held_server):
+    engine = _engine(held_server, allowed_hosts=["127.0.0.1"], max_concurrency=1)
+    first = engine.stream(_request())
+    next(first)
+
+    _, done = _run(engine, _request(cancel=lambda: True))
+    _HeldStream.release.set()
+    list(first)
+
+    assert done.finish_reason == "cancelled" and done.text == ""
+    assert len(_HeldStream.requests) == 1

@@ -13,7 +13,8 @@ pytest.importorskip("transformers", reason="needs the ML extra: pip install -e '
 
 from inference.demo.vision import build_vision_model
 from inference.errors import EngineUnavailable, InvalidRequest, ModelLoadError, PromptTooLong, UnsafeModelFormat
-from inference.registry import ModelSpec, engine_class
+from inference.registry import engine_class
+from inference.types import ModelSpec
 from inference.vision.hf import VisionEngine, instruction
 from inference.vision.types import VisionDelta, VisionRequest, VisionResult, parse_keywords
 

@@ -56,6 +56,12 @@ class Command(BaseCommand):
                 f"its folder (safetensors or GGUF) to {target} on this machine and add it under Administration > "
                 "Models, or run this command again when online."
             ) from exc
+        # Record the commit the files came from (huggingface_hub writes it beside them), not a moving branch name.
+        from inference.safety import recorded_revisions
+
+        commits = set(recorded_revisions(path).values())
+        if len(commits) == 1:
+            revision = commits.pop()
         engine = engine or (
             "llamacpp" if path.suffix == ".gguf" else "diffusers" if kind == "image" else "transformers"
         )
