@@ -87,11 +87,20 @@ class _Cache:
             old.close()
 
     def loaded(self) -> list[dict[str, Any]]:
+        """What is loaded, with each engine's batch statistics (``stats()``: capacity, active, queued...)."""
         with self._lock:
-            return [
-                {"name": s.name, "kind": s.kind, "engine": s.engine, "loaded_at": t, "demo": s.demo}
-                for s, _, t in self._engines.values()
-            ]
+            entries = list(self._engines.values())
+        return [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "engine": s.engine,
+                "loaded_at": t,
+                "demo": s.demo,
+                "stats": engine.stats() if callable(getattr(engine, "stats", None)) else None,
+            }
+            for s, engine, t in entries
+        ]
 
 
 _cache = _Cache()

@@ -481,3 +481,44 @@ def test_ten_sends_at_once_from_several_connections_do_not_get_past_the_per_user
 
     assert outcomes.count("sent") == 2 and outcomes.count("busy") == 8
     assert Message.objects.filter(role="assistant", status="queued").count() == 2
+
+
+# --------------------------------------------------------------------------------------------- batching
+
+
+@pytest.mark.any_broker
+def test_one_text_worker_process_decodes_sixteen_chats_together(
+    env, make_user, text_model, client, admin_user, settings
+):
+    settings.CHAT_MAX_CONCURRENT_PER_USER = 4
+    text_model.options = {"n_parallel": 16, "stop": ["<|im_end|>", "<|im_start|>"]}
+    text_model.default_sampling = {"temperature": 0.0, "max_new_tokens": 32, "seed": 7}
+    text_model.save()
+    for n in range(8):
+        expert = make_user(f"expert{n}")
+        for question in range(2):
+            conversation = Conversation.objects.create(owner=expert)
+            services.message_send(user=expert, conversation=conversation, content=f"Question {question} of {n}")
+
+    worker = start_worker(env)  # its thread pool follows the model's 16 slots
+    try:
+        _wait(lambda: Job.objects.filter(kind="chat.reply", status="succeeded").count() == 16, timeout=300, what="16")
+        client.force_login(admin_user)
+        stats = {}
+
+        def reported() -> bool:
+            workers = client.get("/healthz").json()["engines"]["workers"]
+            found = [m["stats"] for w in workers for m in w["models"] if m.get("stats")]
+            stats.update(found[0] if found else {})
+            return stats.get("peak_batch") == 16
+
+        _wait(reported, timeout=30, what="the worker's report")
+    finally:
+        worker.stop()
+
+    jobs = list(Job.objects.filter(kind="chat.reply").values_list("worker", "started_at", "finished_at"))
+    assert len({w.rsplit(":", 1)[0] for w, _, _ in jobs}) == 1  # one worker process (host:pid) did all 16
+    overlap = max(sum(1 for _, s, f in jobs if s <= at < f) for _, at, _ in jobs)
+    assert overlap == 16  # all sixteen were being generated at the same moment
+    assert stats["capacity"] == 16 and stats["peak_batch"] == 16
+    assert worker.saw("queue text: 17 thread(s)", timeout=1)  # 16 slots and one thread for titles
