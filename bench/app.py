@@ -372,7 +372,8 @@ async def load(stack: Stack, settings: AppSettings, result: ModeResult) -> None:
             if code not in (None, 1000) and time.perf_counter() < stop_at:
                 result.abnormal_closes += 1
 
-    watchers = [asyncio.create_task(idle_watch(s)) for _, _, s in sockets if (_, _, s) not in streamers]
+    streaming = {id(socket) for _, _, socket in streamers}
+    watchers = [asyncio.create_task(idle_watch(s)) for _, _, s in sockets if id(s) not in streaming]
     await asyncio.gather(occupancy(), *(stream(i, s) for i, (_, _, s) in enumerate(streamers)))
     result.load_seconds = time.perf_counter() - started
     result.web_cpu_s = sum(web.cpu_times()[:2]) - cpu_before

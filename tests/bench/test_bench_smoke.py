@@ -32,3 +32,30 @@ def test_llamacpp_benchmark_runs_and_reports_every_level(gemma_path):
 
     markdown = render(Report("today", "python bench/run.py", True, describe_machine(), (0.0, 0.0, 0.0), 1.0, result))
     assert "## 1. llama.cpp" in markdown and "engine / raw" in markdown
+
+
+def test_the_end_to_end_app_benchmark_runs_against_a_live_embedded_server(gemma_path):
+    from bench.app import AppSettings, render, run_mode
+
+    settings = AppSettings(
+        slots=2,
+        max_tokens=8,
+        single_requests=2,
+        load_users=2,
+        load_sockets=4,
+        load_streams=2,
+        load_seconds=4,
+        list_conversations=12,
+        list_messages=40,
+        list_requests=3,
+    )
+
+    result = run_mode("embedded", settings, gemma_path)
+
+    assert len(result.app_added_ttft_ms) == 2 and len(result.engine_ttft_ms) == 2
+    assert result.refused == 0 and result.abnormal_closes == 0 and result.text_mismatches == 0
+    assert result.replies >= 2 and result.failed_replies == 0 and result.tokens > 0
+    assert result.raw_tokens_per_s > 0
+    assert len(result.conversation_list_ms) == 3 and len(result.message_list_ms) == 3
+    markdown = render([result], settings, "python bench/app.py --quick", 1.0)
+    assert "app-added TTFT" in markdown and "| embedded |" in markdown

@@ -348,12 +348,13 @@ def test_the_celery_beat_sweep_fails_a_job_whose_heartbeat_stopped(env, user, te
 
 
 @pytest.mark.any_broker
+@pytest.mark.timeout(600)
 def test_redis_restarted_mid_stream_loses_nothing_and_pages_work_while_it_is_down(
     own_redis, database_name, client, user, text_model
 ):
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-    _long_answers(text_model, tokens=600)
+    _long_answers(text_model, tokens=300)
     # The live server hashes passwords as production does (the test settings use a fast hasher).
     hasher = PBKDF2PasswordHasher()
     user.password = hasher.encode("s3cret-pass-phrase", hasher.salt())
@@ -396,7 +397,7 @@ def test_redis_restarted_mid_stream_loses_nothing_and_pages_work_while_it_is_dow
     assert seen["chat_page"] == 200 and seen["rest"] == 200 and seen["sign_in"] == 302
     assert seen["pong"] == {"type": "pong"}  # the same socket survived the outage
     assert reply.status == "done", reply.error
-    assert reply.completion_tokens > 100 and len(reply.content) > 100
+    assert reply.completion_tokens > 50 and len(reply.content) > 100
     assert conversation.messages.count() == 2
     assert seen["done"]["content"] == reply.content
 
