@@ -178,6 +178,7 @@
     const actions = el("span", "actions");
     if (nav) actions.append(nav);
     const busy = message.status === "queued" || message.status === "streaming";
+    if (busy) node.setAttribute("aria-busy", "true");   // being written: assistive tech reads it once done
     if (message.role === "user" && !busy) {
       actions.append(button(gettext("Edit"), "link-button", function () { startEdit(node, message); }));
     }
@@ -553,6 +554,7 @@
       input.focus();
     }));
     form.hidden = false;
+    form.querySelector("input").focus();   // keyboard users land on the first blank to fill
   });
 
   // ---- conversation tools ---------------------------------------------------------------------
