@@ -233,6 +233,41 @@ def test_a_reply_being_written_has_no_serious_accessibility_violations(open_tab,
     tab.assert_clean_console()
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_rendered_answers_with_code_tables_and_links_have_no_serious_violations(open_tab, app, axe, theme):
+    from assistant.rendering import render_markdown
+
+    answer = render_markdown(
+        'Here:\n\n```python\n# add two numbers\ndef add(a: int, b: int) -> int:\n    """Sum."""\n'
+        "    return a + b  # 42\n```\n\nInline `code`, a [link](https://example.com), **bold**, $x^2$.\n\n"
+        "> quoted\n\n| 이름 | 점수 |\n|---|---:|\n| 홍길동 | 95 |\n"
+    )
+    tab = open_tab(color_scheme=theme, reduced_motion="reduce")
+    page = tab.page
+    sign_in(page, "navigator", app.password)
+
+    # The chat shows answers as this server-rendered HTML (content_html); here it is put in the page directly,
+    # so every kind of markup the renderer makes is checked in this theme's colours, whatever the model writes.
+    page.locator("#messages").evaluate(
+        """(list, html) => {
+             const article = document.createElement("article");
+             article.className = "message assistant";
+             const body = document.createElement("div");
+             body.className = "body rendered";
+             body.innerHTML = html;
+             article.append(body);
+             list.replaceChildren(article);
+           }""",
+        answer,
+    )
+    expect(page.locator("#messages .code-block")).to_be_visible()
+    violations = axe(page)
+    shot(page, f"rendered-answer-en-{theme}-1280")
+
+    assert violations == [], axe.describe(violations)
+    tab.assert_clean_console()
+
+
 # -- phones -------------------------------------------------------------------------------------------
 
 
