@@ -27,7 +27,9 @@ setup: $(BIN)/python
 	$(MANAGE) migrate -v0
 	$(MANAGE) build_demo_models
 	@# axe-core for the browser accessibility tests (package.json); the app itself needs no Node.js.
-	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	@# Not fatal: the app runs without it; the tests then skip those checks, except under CI, where they fail.
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error \
+		|| echo "npm ci failed: the browser accessibility tests will be skipped"; \
 	else echo "npm not found: the browser accessibility tests will be skipped (install Node.js and npm)"; fi
 	@echo "Ready. Create an account (see README), then: make run"
 
