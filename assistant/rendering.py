@@ -231,9 +231,12 @@ def render_markdown(
     return _cleaner().clean(_markdown().render(text, env))
 
 
-def pygments_css(scope: str = ".code-block") -> str:
-    """Class-based Pygments rules (light theme) for highlighted code, every selector under ``scope``."""
-    rules = HtmlFormatter(style="default").get_token_style_defs(scope)
+def pygments_css(scope: str = ".code-block", style: str = "default") -> str:
+    """Class-based Pygments rules for highlighted code, every selector under ``scope``.
+
+    app.css holds two: ``default`` (light) and ``github-dark`` under the dark colour scheme.
+    """
+    rules = HtmlFormatter(style=style).get_token_style_defs(scope)
     # The default theme boxes every lexer "Error" token in red, which is noise for snippets a lexer half understands.
     return "\n".join(rule for rule in rules if not rule.startswith(f"{scope} .err ")) + "\n"
 

@@ -107,7 +107,9 @@
     const t = el("table", "data-table");
     const head = el("tr");
     (table.columns || []).forEach(function (c) { head.append(el("th", "", c)); });
-    t.append(el("thead")).append(head);
+    const thead = el("thead");
+    thead.append(head);
+    t.append(thead);
     const body = el("tbody");
     (table.rows || []).slice(0, 20).forEach(function (row) {
       const tr = el("tr");
@@ -176,6 +178,7 @@
     const actions = el("span", "actions");
     if (nav) actions.append(nav);
     const busy = message.status === "queued" || message.status === "streaming";
+    if (busy) node.setAttribute("aria-busy", "true");   // being written: assistive tech reads it once done
     if (message.role === "user" && !busy) {
       actions.append(button(gettext("Edit"), "link-button", function () { startEdit(node, message); }));
     }
@@ -200,6 +203,7 @@
 
   function renderAll() {
     const keepScroll = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 40;
+    const focused = rememberFocus();
     messagesEl.replaceChildren();
     if (hasMore) {
       messagesEl.append(button(gettext("Show earlier messages"), "secondary small load-earlier", loadEarlier));
@@ -209,6 +213,29 @@
     messages.forEach(function (m) { if (m.status === "queued" || m.status === "streaming") active.add(m.id); });
     stopButton.hidden = active.size === 0;
     if (keepScroll) scrollDown();
+    restoreFocus(focused);
+  }
+
+  // The list is rebuilt on every change: a keyboard user's focus goes back to the same control (the
+  // same label in the same message, or in the version of it now shown), else to the list itself.
+  function rememberFocus() {
+    const node = document.activeElement;
+    if (!node || node === messagesEl || !messagesEl.contains(node)) return null;
+    const article = node.closest("article.message");
+    const message = article ? messages.get(Number(article.dataset.messageId)) : null;
+    return {
+      key: message ? versionKey(message) : null,
+      label: node.getAttribute("aria-label") || node.textContent,
+    };
+  }
+
+  function restoreFocus(focused) {
+    if (!focused || messagesEl.contains(document.activeElement)) return;
+    const article = focused.key === null ? null : Array.from(messagesEl.querySelectorAll("article.message")).find(
+      function (a) { const m = messages.get(Number(a.dataset.messageId)); return m && versionKey(m) === focused.key; });
+    const controls = article ? Array.from(article.querySelectorAll("button:not([disabled])")) : [];
+    const same = controls.find(function (b) { return (b.getAttribute("aria-label") || b.textContent) === focused.label; });
+    (same || controls[0] || messagesEl).focus();
   }
 
   function scrollDown() { messagesEl.scrollTop = messagesEl.scrollHeight; }
@@ -259,6 +286,7 @@
       case "message.started":
         lastSeq.set(event.message_id, 0);
         setStatus("");
+        window.exaone.announce(gettext("Writing…"));
         break;
       case "message.delta":
         appendDelta(event);
@@ -267,6 +295,7 @@
         lastSeq.set(event.message_id, event.seq);
         put(event.message);
         renderAll();
+        announceEnd(event.message);
         break;
       case "conversation.updated":
         updateTitle(event.conversation.title);
@@ -284,6 +313,16 @@
         break;
       default:
         break;
+    }
+  }
+
+  // Screen readers hear how a reply ended, not its tokens (#messages is not a live region).
+  function announceEnd(message) {
+    if (message.role !== "assistant") return;
+    if (message.status === "done") window.exaone.announce(gettext("Reply finished."));
+    else if (message.status === "stopped") window.exaone.announce(gettext("Reply stopped."));
+    else if (message.status === "failed") {
+      window.exaone.announce(interpolate(gettext("Reply failed: %(error)s"), { error: message.error || "" }, true));
     }
   }
 
@@ -441,31 +480,43 @@
     chips.replaceChildren();
     attachments.forEach(function (a, i) {
       const chip = el("span", "chip", a.name + " ");
-      chip.append(button("×", "link-button", function () { attachments.splice(i, 1); renderChips(); }, gettext("Remove")));
+      const label = interpolate(gettext("Remove %(name)s"), { name: a.name }, true);
+      chip.append(button("×", "link-button", function () { attachments.splice(i, 1); renderChips(); input.focus(); }, label));
       chips.append(chip);
     });
   }
 
-  $("attach-input").addEventListener("change", async function (ev) {
-    const file = ev.target.files[0];
-    ev.target.value = "";
-    if (!file) return;
+  // One path for the Attach button, a dropped file and a pasted file: the server reads the file and says
+  // what is wrong with it, in the user's language. Files go one at a time; the first refusal stops the rest.
+  async function attachFiles(files) {
     if (conversationId === null) {
       try { conversationId = await createConversation(); history.replaceState({}, "", chatUrl + conversationId + "/"); connect(); }
       catch (err) { setStatus(err.message, true); return; }
     }
-    const form = new FormData();
-    form.append("file", file);
-    setStatus(gettext("Uploading…"));
-    const response = await fetch(conversationPath("attachments/"), {
-      method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": window.exaone.csrfToken() },
-    });
-    const data = await response.json().catch(function () { return {}; });
-    if (!response.ok) { setStatus(data.detail || response.statusText, true); return; }
-    attachments.push(data);
-    renderChips();
+    for (const file of files) {
+      const form = new FormData();
+      form.append("file", file);
+      setStatus(gettext("Uploading…"));
+      const response = await fetch(conversationPath("attachments/"), {
+        method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": window.exaone.csrfToken() },
+      }).catch(function () { return null; });
+      if (!response) { setStatus(gettext("The upload failed. Check the connection and try again."), true); return; }
+      const data = await response.json().catch(function () { return {}; });
+      if (!response.ok) { setStatus(data.detail || response.statusText, true); return; }
+      attachments.push(data);
+      renderChips();
+      window.exaone.announce(interpolate(gettext("Attached %(name)s."), { name: data.name }, true));
+    }
     setStatus("");
+  }
+
+  $("attach-button").addEventListener("click", function () { $("attach-input").click(); });
+  $("attach-input").addEventListener("change", function (ev) {
+    const files = Array.from(ev.target.files || []);
+    ev.target.value = "";
+    if (files.length) attachFiles(files);
   });
+  window.exaone.fileDropZone(document.querySelector(".chat-pane"), { onFiles: attachFiles, pasteTarget: $("composer") });
 
   // ---- prompt templates -----------------------------------------------------------------------
   async function loadTemplates() {
@@ -503,6 +554,7 @@
       input.focus();
     }));
     form.hidden = false;
+    form.querySelector("input").focus();   // keyboard users land on the first blank to fill
   });
 
   // ---- conversation tools ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -281,6 +282,16 @@ def test_pygments_css_is_class_based_and_scoped():
     css = pygments_css()
     assert ".code-block .k " in css
     assert all(line.startswith(".code-block .") for line in css.splitlines() if line.strip())
+
+
+def test_the_stylesheet_holds_the_generated_code_colours_of_both_themes():
+    stylesheet = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
+
+    light = pygments_css()
+    dark = pygments_css(scope='[data-color-scheme="dark"] .code-block', style="github-dark")
+
+    assert light in stylesheet, "regenerate the light code colours in app.css with pygments_css()"
+    assert dark in stylesheet, "regenerate the dark code colours in app.css (see the comment there)"
 
 
 # ---------------------------------------------------------------------------------------------------------------------

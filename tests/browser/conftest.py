@@ -4,6 +4,7 @@ The server starts once per session: migrate, register the packaged Gemma GGUF (m
 answers are the same on every run), create the test accounts, and register a second "long answers" model on
 the same file (no stop strings, greedy, 600 tokens) for the tests that need a long stream.
 Playwright never downloads a browser here: it always launches /usr/bin/chromium.
+axe-core (the accessibility checker) comes from npm at setup (package.json); the ``axe`` fixture runs it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 SHARED_MODELS = REPO / "var" / "test-models"
 
 PASSWORD = "browser-test-pass-phrase-7"
 #: One account per concern, so a language switch or a reply still running never leaks into another test.
-USERS = ("streamer", "polyglot", "photographer")
+USERS = ("streamer", "polyglot", "photographer", "auditor", "navigator", "dropper")
 LONG_MODEL = "gemma-long-test"
 CHROMIUM_ARGS = [
     "--headless",
@@ -185,8 +187,10 @@ def open_tab(browser, app):
     """Open a fresh context (own cookies, English unless told) and a page in it."""
     contexts = []
 
-    def open_(locale: str = "en-US") -> Tab:
-        context = browser.new_context(base_url=app.url, locale=locale, viewport={"width": 1280, "height": 800})
+    def open_(locale: str = "en-US", **options) -> Tab:
+        """``options`` go to Playwright's new_context (viewport, color_scheme, reduced_motion...)."""
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = browser.new_context(base_url=app.url, locale=locale, **options)
         context.set_default_timeout(30_000)
         contexts.append(context)
         tab = Tab(context=context, page=context.new_page())
@@ -202,3 +206,56 @@ def open_tab(browser, app):
     yield open_
     for context in contexts:
         context.close()
+
+
+#: The violations that fail a page: axe-core's two highest impact levels.
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        message = "axe-core is not installed: run `make setup` (it runs `npm ci`; needs Node.js and npm)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs npm: a missing checker must not pass as a skipped check
+        pytest.skip(message)
+    return AXE.read_text(encoding="utf-8")
+
+
+@dataclass
+class Axe:
+    """``axe(page)``: axe-core's serious and critical violations on the page as it is now.
+
+    The page's CSP (script-src 'self') forbids inline scripts, so axe is not added as a <script> tag: its source
+    is evaluated through the DevTools protocol, which the CSP does not govern; the app's CSP stays on.
+    """
+
+    source: str = field(repr=False)
+
+    def __call__(self, page) -> list[dict]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(self.source + "\n;undefined")
+        results = page.evaluate(
+            """async () => {
+                 const r = await window.axe.run(document, {resultTypes: ["violations"]});
+                 return r.violations.map((v) => ({
+                   id: v.id, impact: v.impact, help: v.help,
+                   nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+                 }));
+               }"""
+        )
+        return [v for v in results if v["impact"] in AXE_FAILING_IMPACTS]
+
+    @staticmethod
+    def describe(violations: list[dict]) -> str:
+        """One readable block per violation, for assertion messages."""
+        lines = []
+        for v in violations:
+            lines.append(f"[{v['impact']}] {v['id']}: {v['help']}")
+            lines.extend(f"    {n['target']}: {n['summary']}" for n in v["nodes"][:8])
+        return "\n".join(lines)
+
+
+@pytest.fixture
+def axe(axe_source) -> Axe:
+    return Axe(source=axe_source)
