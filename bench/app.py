@@ -82,6 +82,8 @@ class ModeResult:
     text_mismatches: int = 0
     replies: int = 0
     failed_replies: int = 0
+    #: replies not finished within the client's deadline (the streamer then stops: its socket is mid-reply)
+    timed_out: int = 0
     tokens: int = 0
     load_seconds: float = 0.0
     first_delta_ms: list[float] = field(default_factory=list)
@@ -338,6 +340,9 @@ async def load(stack: Stack, settings: AppSettings, result: ModeResult) -> None:
             pending["n"] += 1
             try:
                 reply = await ask(socket, _prompt(1000 * (index + 1) + i))
+            except TimeoutError:
+                result.timed_out += 1
+                return
             finally:
                 pending["n"] -= 1
             i += 1
@@ -481,7 +486,7 @@ def render(results: list[ModeResult], settings: AppSettings, command: str, secon
         f"### Load: {settings.load_sockets} open sockets over {settings.load_users} users, {settings.load_streams} "
         f"streaming back to back for {settings.load_seconds:.0f} s",
         "",
-        "| mode | refused | abnormal closes | lost or doubled text | replies (failed) | app tokens/s "
+        "| mode | refused | abnormal closes | lost or doubled text | replies (failed, timed out) | app tokens/s "
         "| raw engine tokens/s | app / raw (target >= 0.80) | first delta p50 / p95 ms "
         "| slots busy while >= 16 pending (target >= 0.90) | web CPU ms per token |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -492,7 +497,8 @@ def render(results: list[ModeResult], settings: AppSettings, command: str, secon
         busy = statistics.mean(r.slot_busy) if r.slot_busy else float("nan")
         cpu = 1000 * r.web_cpu_s / r.tokens if r.tokens else float("nan")
         lines.append(
-            f"| {r.mode} | {r.refused} | {r.abnormal_closes} | {r.text_mismatches} | {r.replies} ({r.failed_replies}) "
+            f"| {r.mode} | {r.refused} | {r.abnormal_closes} | {r.text_mismatches} "
+            f"| {r.replies} ({r.failed_replies}, {r.timed_out}) "
             f"| {rate:.1f} | {r.raw_tokens_per_s:.1f} | {share:.2f} ({_met(share >= 0.8)}) "
             f"| {_pct(r.first_delta_ms, 0.5):.0f} / {_pct(r.first_delta_ms, 0.95):.0f} "
             f"| {busy:.2f} ({_met(busy >= 0.9)}) | {cpu:.2f} |"
@@ -531,9 +537,11 @@ def main(argv: list[str] | None = None) -> int:
 
     gguf = gemma.assemble(REPO / "var" / "test-models" / gemma.MODEL_NAME)
     started = time.perf_counter()
-    results = [run_mode(mode, settings, gguf) for mode in args.mode]
     command = "python bench/app.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    replace_section(args.out, "app", render(results, settings, command, time.perf_counter() - started))
+    results: list[ModeResult] = []
+    for mode in args.mode:  # the section is written after each mode, so a later failure keeps what was measured
+        results.append(run_mode(mode, settings, gguf))
+        replace_section(args.out, "app", render(results, settings, command, time.perf_counter() - started))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     _log(f"wrote {args.out}")
