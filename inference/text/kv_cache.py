@@ -198,6 +198,9 @@ class LaneCache(Cache):
             rows = round_up(self.rows + 1, ROW_BLOCK)
             self._reallocate(rows, max(self.columns, round_up(length + 1, COLUMN_BLOCK)), shift=shift)
         for mine, theirs in zip(self.buffers, source.buffers, strict=True):
+            # The padding is masked out, but attention still multiplies it by a weight of 0, and 0 * NaN is NaN:
+            # what an earlier user of this memory left there must not reach the output.
+            mine[self.rows, :, : length - prompt] = 0
             mine[self.rows, :, length - prompt : length] = theirs[row, :, :prompt]
         self.rows += 1
         for layer in self.layers:
@@ -249,6 +252,7 @@ class LaneCache(Cache):
         keys, values = self._buffers(rows, columns)  # may raise: the lane is untouched then
         length = self.length
         for new, old in zip((*keys, *values), self.buffers, strict=True):
+            new[: self.rows, :, :shift] = 0  # new padding: never left uninitialised (see append)
             new[: self.rows, :, shift : shift + length] = old[: self.rows, :, :length]
         self.key_buffers, self.value_buffers = keys, values
         for layer in self.layers:

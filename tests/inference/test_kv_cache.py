@@ -96,3 +96,31 @@ def test_leaving_rows_move_to_the_front_and_unused_padding_can_be_dropped(model)
     assert (lane.rows, lane.length) == (2, 12)
     torch.testing.assert_close(lane.value_buffers[0][0, :, 4:12], rows[1].value_buffers[0][0, :, :8])
     torch.testing.assert_close(lane.value_buffers[0][1, :, :12], rows[2].value_buffers[0][0, :, :12])
+
+
+def test_padding_never_carries_what_was_in_memory_before(model):
+    # Given buffers that come back full of NaN (as reused device memory can: torch.empty does not clear it)
+    def poisoned(shape, dtype, device):
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+    lane = LaneCache(KVLayout.from_config(model.config, model.dtype), model.device, allocate=poisoned)
+    short_ids, long_ids = list(range(5, 15)), list(range(100, 125))
+    # When a short row joins first and a longer one moves it right (padding on both rows' left)
+    lane.append(_prefilled(model, short_ids, allocate=poisoned))
+    lane.append(_prefilled(model, long_ids, allocate=poisoned))
+    lane.reserve(lane.length + 1)
+    starts = torch.tensor([[15], [0]])
+    mask = (torch.arange(lane.length + 1).unsqueeze(0) >= starts).long()
+    with torch.inference_mode():
+        logits = model(
+            input_ids=torch.tensor([[7], [8]]),
+            cache=lane,
+            use_cache=True,
+            attention_mask=mask,
+            position_ids=25 - starts,
+        ).logits[:, -1, :]
+        alone = model(input_ids=torch.tensor([[*short_ids, 7]])).logits[0, -1, :]
+
+    # Then the masked padding adds nothing: every logit is finite and the short row's equal its own pass
+    assert torch.isfinite(logits).all()
+    torch.testing.assert_close(logits[0], alone, rtol=1e-4, atol=1e-4)
