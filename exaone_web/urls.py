@@ -18,4 +18,5 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("", include("assistant.urls")),
+    path("", include("studio.urls")),
 ]

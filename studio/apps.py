@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class StudioConfig(AppConfig):
     name = "studio"
     verbose_name = _("Design studio")
+
+    def ready(self) -> None:
+        from . import generation  # noqa: F401  (registers the studio's job kinds)

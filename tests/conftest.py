@@ -47,6 +47,21 @@ def _no_job_outlives_its_test():
 
 
 @pytest.fixture
+def inline_jobs(monkeypatch):
+    """Run submitted jobs right here (after commit, as a worker would), so a test sees the outcome."""
+    from exaone_web.jobs import backends, services
+
+    ran = []
+
+    def run(job):
+        ran.append(job.kind)
+        backends.claim_and_run(job.queue)
+
+    monkeypatch.setattr(services, "dispatch", run)
+    return ran
+
+
+@pytest.fixture
 def make_user(django_user_model):
     def make(username: str = "expert", password: str = "s3cret-pass-phrase", **fields):
         return django_user_model.objects.create_user(username=username, password=password, **fields)

