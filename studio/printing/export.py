@@ -16,7 +16,7 @@ from PIL import Image
 from . import color, dielines, layout, pdf, preview, tiff
 from .dielines import Dieline
 from .errors import PrintError
-from .sizing import DEFAULT_BLEED_MM, DEFAULT_DPI, PrintSize, SourceCheck
+from .sizing import DEFAULT_BLEED_MM, DEFAULT_DPI, PREVIEW_DPI, PrintSize, SourceCheck, check_dpi, check_source
 
 Shape = Literal["sheet", "carton", "label"]
 SHAPES: tuple[str, ...] = ("sheet", "carton", "label")
@@ -67,6 +67,7 @@ def plan_export(options: ExportOptions) -> ExportPlan:
     if options.placement not in layout.PLACEMENTS:
         raise PrintError(_("Place the image on the front panel or wrap it around: choose front or wrap."))
     color.check_intent(options.intent)
+    check_dpi(options.dpi)
     net: Dieline | None = None
     if options.shape == "carton":
         net = dielines.straight_tuck_end(options.length_mm, options.depth_mm, options.height_mm)
@@ -126,6 +127,26 @@ def export_print(
             dieline=plan.dieline,
         )
         timings["preview"] = _ms(started)
+    return result
+
+
+def preview_only(image: Image.Image, options: ExportOptions) -> ExportResult:
+    """The flat preview alone, laid out at PREVIEW_DPI: fast enough to answer a form change at once."""
+    plan = plan_export(options)
+    size = PrintSize(plan.size.width_mm, plan.size.height_mm, plan.size.bleed_mm, PREVIEW_DPI)
+    laid = layout.lay_out(image, size, plan.dieline, options.placement)
+    # The source is judged against the real print resolution, not the preview's.
+    ratio = plan.size.dpi / PREVIEW_DPI
+    needed = (round(laid.source.needed_px[0] * ratio), round(laid.source.needed_px[1] * ratio))
+    source = check_source(laid.source.source_px, needed, plan.size.dpi)
+    result = ExportResult(plan=plan, source=source, warnings=[source.warning] if source.warning else [])
+    result.preview = preview.preview_png(
+        color.cmyk_to_screen(color.to_cmyk(laid.image, options.intent)),
+        width_mm=size.width_mm,
+        height_mm=size.height_mm,
+        bleed_mm=size.bleed_mm,
+        dieline=plan.dieline,
+    )
     return result
 
 

@@ -15,6 +15,8 @@ MIN_DPI = 150
 MAX_DPI = 600
 DEFAULT_BLEED_MM = 3.0
 MAX_BLEED_MM = 10.0
+#: Screen previews are laid out like the print at this low resolution.
+PREVIEW_DPI = 40
 #: The smallest printable side: below this a print shop cannot cut reliably.
 MIN_SIDE_MM = 10.0
 #: The largest side: a B0 poster is 1000 x 1414 mm; wide-format is out of scope.
@@ -78,7 +80,8 @@ class PrintSize:
         check_side(_("Width"), self.width_mm)
         check_side(_("Height"), self.height_mm)
         check_bleed(self.bleed_mm)
-        check_dpi(self.dpi)
+        if not PREVIEW_DPI <= self.dpi <= MAX_DPI:
+            check_dpi(self.dpi)  # the user's resolution is checked in full by plan_export
         width, height = self.bleed_px
         if width * height > MAX_PIXELS:
             raise PrintError(
