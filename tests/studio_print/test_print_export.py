@@ -170,3 +170,21 @@ def test_an_rgb_profile_is_refused(tmp_path):
     path.write_bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     with override_settings(STUDIO_CMYK_PROFILE=str(path)), pytest.raises(PrintError, match="CMYK"):
         color.output_profile()
+
+
+def test_preview_only_is_small_and_judges_the_source_at_print_resolution():
+    from studio.printing.export import preview_only
+
+    options = ExportOptions(shape="carton", length_mm=148, depth_mm=50, height_mm=210, placement="wrap")
+    result = preview_only(artwork((512, 512)), options)
+    with Image.open(io.BytesIO(result.preview)) as png:
+        assert png.width == round((result.plan.dieline.width + 6) / 25.4 * 40)
+    full = export_print(artwork((512, 512)), options, formats=("preview",))
+    assert result.source.effective_dpi == pytest.approx(full.source.effective_dpi, rel=0.02)
+    assert result.warnings and result.source.effective_dpi < 150
+    assert result.pdf == b"" and result.tiff == b""
+
+
+def test_a_print_resolution_below_150_dpi_is_refused():
+    with pytest.raises(PrintError, match="DPI"):
+        plan_export(ExportOptions(dpi=40))
