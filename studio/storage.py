@@ -14,11 +14,18 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 
+class PrivateFileStorage(FileSystemStorage):
+    """A folder with no URL at all: FileSystemStorage would otherwise fall back to MEDIA_URL."""
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("Studio images have no public URL; serve them through studio.views.image_file.")
+
+
 @cache
 def studio_storage() -> Storage:
     if "studio" in settings.STORAGES:
         return storages["studio"]
-    return FileSystemStorage(location=settings.STUDIO_ROOT, base_url=None)
+    return PrivateFileStorage(location=settings.STUDIO_ROOT)
 
 
 def image_save(*, owner_id: int, data: bytes) -> str:
