@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,8 @@ class OutputProfile:
 
 
 def profile_path() -> Path:
-    configured = getattr(settings, "STUDIO_CMYK_PROFILE", "") or ""
+    # A Django setting wins (tests override it); else the environment variable (docs/configuration.md).
+    configured = getattr(settings, "STUDIO_CMYK_PROFILE", "") or os.environ.get("STUDIO_CMYK_PROFILE", "")
     candidates = [Path(configured)] if configured else list(DEFAULT_PROFILE_PATHS)
     for path in candidates:
         if path.is_file():
