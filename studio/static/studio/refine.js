@@ -80,7 +80,7 @@
   function showImages(job) {
     (job.images || []).forEach(function (image) {
       const figure = el("figure", { "class": "refine-result" });
-      const img = el("img", { src: image.url, alt: interpolate(gettext("Result %(id)s"), { id: image.id }, true), loading: "lazy" });
+      const img = el("img", { src: image.url, alt: interpolate(gettext("Result %(id)s"), { id: image.id }, true) });
       const meta = image.metadata || {};
       let caption = meta.mode || "";
       if (meta.method) caption += " · " + (meta.method === "lanczos" ? gettext("Lanczos resampling") : gettext("upscaling model"));
@@ -109,7 +109,10 @@
   function setup() {
     canvas.width = source.naturalWidth || Number(app.dataset.width) || 512;
     canvas.height = source.naturalHeight || Number(app.dataset.height) || 512;
-    applyZoom(1);
+    // Start at the largest zoom step that fits the page's width (small images get bigger, large ones fit).
+    const room = $("canvas-scroll").clientWidth || canvas.width;
+    const fits = ZOOMS.filter(function (z) { return canvas.width * z <= room; });
+    applyZoom(fits.length ? fits[fits.length - 1] : ZOOMS[0]);
   }
 
   function applyZoom(value) {
