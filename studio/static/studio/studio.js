@@ -139,6 +139,17 @@
       }
     });
 
+    // The tiny demo model draws at 64 px on a CPU: start it small and quick; real models start at 512.
+    function modelDefaults() {
+      const option = field("model").selectedOptions[0];
+      const demo = option && option.dataset.demo === "1";
+      field("size").value = demo ? "draft" : "square";
+      field("steps").value = demo ? 8 : 25;
+      customSize = null;
+    }
+    field("model").addEventListener("change", modelDefaults);
+    modelDefaults();
+
     function values() {
       const size = customSize || field("size").selectedOptions[0].dataset;
       return {
@@ -460,6 +471,7 @@
         await api("POST", "/studio/api/boards/", { name: input.value });
         input.value = "";
         await loadBoards();
+        await load();
         announce(gettext("Board created"));
       } catch (err) { announce(err.message); status.textContent = err.message; }
     });
