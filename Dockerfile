@@ -6,7 +6,7 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext libgomp1 \
+    && apt-get install -y --no-install-recommends gettext libgomp1 libgs-common \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 exaone
 

@@ -8,3 +8,4 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         from . import generation  # noqa: F401  (registers the studio's job kinds)
+        from .refine import jobs  # noqa: F401  (refine, describe and export: issue 11)

@@ -25,3 +25,8 @@ urlpatterns = [
         "studio/api/boards/<int:board_id>/images/<int:image_id>/", api.BoardImageApi.as_view(), name="api-board-image"
     ),
 ]
+
+# Refine and deliver (issue 11): variations, inpainting, upscaling, image to text, print export.
+from .refine import urls as refine_urls  # noqa: E402
+
+urlpatterns += refine_urls.urlpatterns

@@ -97,6 +97,8 @@ class App:
     process: subprocess.Popen = field(repr=False)
     password: str = PASSWORD
     long_model: str = LONG_MODEL
+    #: The served app's environment, so a test module can run `manage.py` against the same database.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
@@ -127,7 +129,7 @@ def app(tmp_path_factory) -> Iterator[App]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = App(url=f"http://127.0.0.1:{port}", log=log, process=process)
+    server = App(url=f"http://127.0.0.1:{port}", log=log, process=process, env=env)
     try:
         deadline = time.monotonic() + 120
         while True:

@@ -65,6 +65,14 @@
     return a;
   }
 
+  // Refine and print (issue 11): variations, inpainting, upscaling, captions, print export of one image.
+  function refineLink(image) {
+    const a = el("a", "button secondary small", gettext("Refine / print"));
+    a.href = "/studio/refine/" + image.id + "/";
+    a.dataset.action = "refine";
+    return a;
+  }
+
   function deleteButton(image, card) {
     return button(gettext("Delete"), "danger small", async function () {
       if (!window.confirm(gettext("Delete this image for good?"))) return;
@@ -87,6 +95,9 @@
     const cards = {};
     let socket = null;
     let retry = 500;
+    // "Use as brief" on the refine page links here with ?brief=<caption>.
+    const sentBrief = new URLSearchParams(location.search).get("brief");
+    if (sentBrief) field("brief").value = sentBrief.slice(0, Number(field("brief").maxLength) || 1000);
 
     function showError(text) {
       errorBox.textContent = text || "";
@@ -310,6 +321,7 @@
             starButton(img),
             button(gettext("Recall"), "secondary small", function () { fill(img.metadata); }, { "data-action": "recall" }),
             downloadLink(img),
+            refineLink(img),
             deleteButton(img, card),
           ];
         }));
@@ -387,7 +399,7 @@
         data.results.forEach(function (image) {
           grid.append(imageCard(image, function (img, card) {
             if (!img.own) return [downloadLink(img)];
-            const nodes = [starButton(img), downloadLink(img)];
+            const nodes = [starButton(img), downloadLink(img), refineLink(img)];
             const own = boards.filter(function (b) { return b.own; });
             if (own.length) {
               const select = el("select", "small-select");

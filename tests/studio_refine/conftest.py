@@ -1,0 +1,90 @@
+"""Refine fixtures: the tiny Stable Diffusion and vision demo models registered, a private studio folder,
+and a generated gallery image to refine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TEST_MODELS = Path(__file__).resolve().parents[2] / "var" / "test-models"
+
+
+@pytest.fixture(scope="session")
+def sd_tiny_folder():
+    pytest.importorskip("diffusers", reason="needs the ML extra: pip install -e '.[ml]'")
+    from inference.demo.image import build_image_model
+
+    folder = TEST_MODELS / "sd-tiny-studio"
+    if not (folder / "model_index.json").is_file():
+        build_image_model(folder, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def vlm_tiny_folder():
+    pytest.importorskip("transformers", reason="needs the ML extra: pip install -e '.[ml]'")
+    from inference.demo.vision import build_vision_model
+
+    folder = TEST_MODELS / "vlm-tiny-refine"
+    if not (folder / "config.json").is_file():
+        build_vision_model(folder, seed=0)
+    return folder
+
+
+def _register(name: str, kind: str, engine: str, folder: Path):
+    from catalog.services import model_register
+
+    return model_register(
+        name=name, display_name=name, kind=kind, engine=engine, path=str(folder), is_default=True, demo=True
+    )
+
+
+@pytest.fixture
+def sd_model(db, sd_tiny_folder):
+    return _register("sd-tiny-refine", "image", "diffusers", sd_tiny_folder)
+
+
+@pytest.fixture
+def vision_model(db, vlm_tiny_folder):
+    return _register("vlm-tiny-refine", "vision", "transformers", vlm_tiny_folder)
+
+
+@pytest.fixture(autouse=True)
+def _private_studio_folder(tmp_path, settings):
+    from studio.storage import studio_storage
+
+    settings.STUDIO_ROOT = tmp_path / "studio"
+    studio_storage.cache_clear()
+    yield
+    studio_storage.cache_clear()
+
+
+def make_picture(user, size=(64, 64)):
+    """A gallery image with generation metadata, as the studio stores one (two colours, so changes show)."""
+    from PIL import Image
+
+    from studio import pngmeta, storage
+    from studio.models import StudioImage
+
+    picture = Image.new("RGB", size, (200, 40, 40))
+    picture.paste((30, 30, 220), (size[0] // 2, 0, size[0], size[1]))
+    values = {
+        "brief": "a red and blue box",
+        "prompt": "a red and blue box",
+        "negative": "",
+        "model": "sd-tiny-refine",
+        "seed": 5,
+        "steps": 4,
+        "guidance": 5.0,
+        "width": size[0],
+        "height": size[1],
+        "preset": "",
+    }
+    name = storage.image_save(owner_id=user.pk, data=pngmeta.png_with_metadata(picture, values))
+    return StudioImage.objects.create(owner=user, file=name, seed=5, metadata=values)
+
+
+@pytest.fixture
+def picture(user):
+    return make_picture(user)
