@@ -109,7 +109,8 @@ def rewrite_question(message: Message, question: str) -> str:
     """The question in the other language, written by the conversation's text model; "" if that fails."""
     from assistant.services import ChatError, reply_model
 
-    target = "English" if detect_language(question) == "ko" else "Korean"
+    source = detect_language(question)
+    target = "English" if source == "ko" else "Korean"
     instruction = (
         f"Translate the following question into {target}. Reply with the translation only, on one line.\n\n"
         f"{question[:1000]}"
@@ -119,11 +120,18 @@ def rewrite_question(message: Message, question: str) -> str:
         engine = get_engine(ModelSpec.from_dict(entry.to_spec()))
         request = TextRequest(
             messages=(ChatMessage("user", instruction),),
-            sampling=SamplingParams(temperature=0.0, max_new_tokens=96, seed=0),
+            sampling=SamplingParams(temperature=0.0, max_new_tokens=64, seed=0),
         )
         done = next(e for e in engine.stream(request) if isinstance(e, TextDone))
     except (ChatError, InferenceError, StopIteration):
         log.info("No rewrite of the question for reply %s", message.pk, exc_info=True)
         return ""
-    line = next((line.strip() for line in done.text.splitlines() if line.strip()), "")
-    return line[:1000]
+    line = next((line.strip() for line in done.text.splitlines() if line.strip()), "")[:1000]
+    return line if usable_rewrite(line, instruction=instruction, source=source) else ""
+
+
+def usable_rewrite(line: str, *, instruction: str, source: str) -> bool:
+    """Small models echo the instruction or answer in the same language; such a "rewrite" would only add noise."""
+    if not line or line.lower() in instruction.lower() or "translate" in line.lower():
+        return False
+    return detect_language(line, default=source) != source
