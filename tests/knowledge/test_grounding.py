@@ -35,7 +35,9 @@ def manuals(user, make_collection, upload):
     return collection
 
 
-def test_a_grounded_reply_stores_numbered_citations_with_document_page_and_link(user, text_model, manuals):
+def test_a_grounded_reply_stores_numbered_citations_with_document_page_and_link(user, text_model, manuals, settings):
+    settings.KNOWLEDGE_CROSS_LINGUAL = False  # the rewrite has its own test below; this one is about citations
+
     _, reply = _ask(user, "How often should the cooling pump be flushed?", manuals)
 
     assert reply.status == Message.Status.DONE, reply.error
@@ -44,6 +46,18 @@ def test_a_grounded_reply_stores_numbered_citations_with_document_page_and_link(
     assert "every week" in first["text"]
     assert first["url"] == f"/knowledge/documents/{first['document_id']}/file"
     assert chat_payload_evidence(reply) == reply.evidence
+
+
+def test_the_rewrite_goes_through_the_conversations_text_model_and_an_echo_is_dropped(user, text_model, manuals):
+    from assistant.language import detect_language
+
+    _, reply = _prepared_reply(user, "냉각 펌프는 얼마나 자주 세척하나요?", manuals)
+
+    rewritten = answering.rewrite_question(reply, reply.parent.content)
+
+    # The demo model echoes the instruction, which is dropped; a translating model gives English.
+    assert rewritten == "" or detect_language(rewritten) == "en"
+    assert "Translate" not in rewritten
 
 
 def chat_payload_evidence(reply):
