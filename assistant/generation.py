@@ -20,9 +20,9 @@ from exaone_web.jobs.runner import JobContext, JobFailed
 from inference.errors import InferenceError
 from inference.prompting import fit_messages
 from inference.registry import get_engine
-from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest
+from inference.types import ChatMessage, ModelSpec, SamplingParams, TextDelta, TextDone, TextRequest, Timings, Usage
 
-from . import prompting, services
+from . import grounding, prompting, services
 from .language import detect_language
 from .models import Conversation, Message
 from .payloads import conversation_payload, message_payload, rendered_html
@@ -50,7 +50,8 @@ def reply_run(job: Job, context: JobContext) -> None:
         raise JobFailed(exc.message) from exc
     stream.started(model=entry.display_name)
     try:
-        done = _generate(message, entry, stream, cancelled=context.cancelled, continuing=continuing)
+        evidence = None if continuing else _ground(message)
+        done = _generate(message, entry, stream, cancelled=context.cancelled, continuing=continuing, evidence=evidence)
     except services.ChatError as exc:
         _keep_partial(message, stream)
         raise JobFailed(exc.message) from exc
@@ -142,6 +143,15 @@ def _claim(message_id: int | None) -> Message | None:
     return Message.objects.select_related("conversation", "profile_version").get(pk=message_id)
 
 
+def _ground(message: Message) -> grounding.Evidence | None:
+    """Passages from the documents this reply may use, stored on the message for its citations."""
+    evidence = grounding.evidence_for(message)
+    if evidence is not None:
+        message.evidence = evidence.sources
+        Message.objects.filter(pk=message.pk).update(evidence=evidence.sources)
+    return evidence
+
+
 def _keep_partial(message: Message, stream: ReplyStream) -> None:
     Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(content=stream.content)
 
@@ -158,13 +168,25 @@ def _sampling(spec: ModelSpec, profile_sampling: dict) -> SamplingParams:
     return SamplingParams.from_dict(merged)
 
 
-def _generate(message: Message, entry: ModelEntry, stream: ReplyStream, *, cancelled, continuing: bool) -> TextDone:
+def _generate(
+    message: Message,
+    entry: ModelEntry,
+    stream: ReplyStream,
+    *,
+    cancelled,
+    continuing: bool,
+    evidence: grounding.Evidence | None = None,
+) -> TextDone:
+    if evidence is not None and evidence.uncovered_reply:
+        # Nothing in the documents passed the relevance floor: say so instead of letting the model invent.
+        stream.add(text=evidence.uncovered_reply, reasoning="")
+        return TextDone(evidence.uncovered_reply, "", "stop", Usage(), Timings(), model=entry.display_name)
     spec = ModelSpec.from_dict(entry.to_spec())
     engine = get_engine(spec)
     version = message.profile_version
     sampling = _sampling(spec, version.snapshot.get("default_sampling", {}) if version else {})
     messages, _prompt_tokens = fit_messages(
-        prompting.reply_messages(message, continuing=continuing),
+        prompting.reply_messages(message, continuing=continuing, evidence=evidence),
         count_tokens=engine.count_tokens,
         context_length=engine.context_length,
         max_new_tokens=sampling.max_new_tokens,

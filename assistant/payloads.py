@@ -79,6 +79,8 @@ def message_payload(message: Message) -> dict[str, Any]:
         ),
         "attachments": [attachment_payload(a) for a in message.attachments.all()] if message.pk else [],
         "feedback": _feedback(message) if message.role == Message.Role.ASSISTANT else None,
+        #: Passages a grounded answer was given, numbered as its citations [1], [2] (assistant/grounding.py).
+        "evidence": message.evidence,
         "usage": {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
         "timings": {
             "ttft_ms": message.ttft_ms,

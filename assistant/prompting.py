@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from inference.types import ChatMessage
 
 from . import selectors
+from .grounding import Evidence
 from .language import REPLY_INSTRUCTION
 from .models import Attachment, Message
 from .services import ChatError
@@ -24,10 +25,11 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-def reply_messages(message: Message, *, continuing: bool) -> list[ChatMessage]:
+def reply_messages(message: Message, *, continuing: bool, evidence: Evidence | None = None) -> list[ChatMessage]:
     """System prompt (profile version, reply language) and the active branch up to ``message``.
 
-    Reasoning is never sent back to the model, and attached tables go in as quoted data.
+    Reasoning is never sent back to the model, and attached tables go in as quoted data; so do passages from
+    documents (``evidence``), appended to the newest question with the rules for citing them in the system prompt.
     """
     language = message.language or "en"
     version = message.profile_version
@@ -46,6 +48,10 @@ def reply_messages(message: Message, *, continuing: bool) -> list[ChatMessage]:
             turns.append(ChatMessage("user", "\n\n".join(parts)))
         elif item.content:
             turns.append(ChatMessage("assistant", item.content))
+    if evidence is not None and evidence.context and turns and turns[-1].role == "user":
+        turns[-1] = ChatMessage("user", turns[-1].content + "\n\n" + evidence.context)
+    if evidence is not None and evidence.system:
+        system += "\n\n" + evidence.system
     if continuing:
         turns.append(ChatMessage("assistant", message.content))
     budget = settings.CHAT_PROMPT_MAX_CHARS - len(system)

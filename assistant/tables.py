@@ -241,7 +241,7 @@ def table_to_dict(table: Table, *, max_rows: int = 200, max_chars: int = 100_000
 
 
 def _parse_csv(name: str, data: bytes, limits: _Limits, *, tab_separated: bool) -> Table:
-    text = _decode(data)
+    text = decode_text(data)
     if "\x00" in text or len(_CONTROL_CHARS_RE.findall(text[:8192])) > 8:
         raise TableError("binary")
     if not text.strip():
@@ -251,7 +251,7 @@ def _parse_csv(name: str, data: bytes, limits: _Limits, *, tab_separated: bool) 
     return _build_table(name, "csv", _checked_csv_rows(reader), limits)
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM) or UTF-16 with BOM, else CP949, the superset of EUC-KR that Korean Excel writes."""
     if data.startswith(codecs.BOM_UTF8):
         candidates: tuple[str, ...] = ("utf-8-sig",)
@@ -318,7 +318,7 @@ def _checked_csv_rows(reader: _CsvReader) -> Iterator[list[str]]:
 
 
 def _parse_xlsx(name: str, data: bytes, limits: _Limits) -> Table:
-    _check_archive(data)
+    check_archive(data)
     # Imported here so that CSV-only use does not pay for openpyxl.
     from openpyxl import load_workbook
 
@@ -339,7 +339,7 @@ def _parse_xlsx(name: str, data: bytes, limits: _Limits) -> Table:
         workbook.close()
 
 
-def _check_archive(data: bytes) -> None:
+def check_archive(data: bytes) -> None:
     """Refuse zip bombs by the sizes the archive declares, before anything is unpacked.
 
     Python's zipfile never returns more than a member's declared size (a lying header fails its CRC check), so

@@ -16,6 +16,7 @@ from assistant.routing import websocket_urlpatterns as chat_sockets  # noqa: E40
 from exaone_web.jobs.sweep import sweeper  # noqa: E402
 from exaone_web.request_limits import RequestBodyLimit  # noqa: E402
 from exaone_web.sockets import OriginValidator  # noqa: E402
+from knowledge.routing import websocket_urlpatterns as knowledge_websockets  # noqa: E402
 from studio.routing import websocket_urlpatterns as studio_sockets  # noqa: E402
 
 if settings.JOBS_SWEEPER:
@@ -25,6 +26,8 @@ application = ProtocolTypeRouter(
     {
         # Bodies are counted as they arrive: 413 at the first byte over the limit, chunked or not.
         "http": RequestBodyLimit(django_asgi_app),
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(chat_sockets + studio_sockets))),
+        "websocket": OriginValidator(
+            AuthMiddlewareStack(URLRouter(chat_sockets + studio_sockets + knowledge_websockets))
+        ),
     }
 )

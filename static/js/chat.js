@@ -137,6 +137,26 @@
     return nav;
   }
 
+  // The passages a grounded answer was given, numbered as its citations [1], [2] (knowledge base).
+  function renderEvidence(sources) {
+    const details = el("details", "evidence");
+    details.append(el("summary", "", interpolate(gettext("Sources (%(n)s)"), { n: sources.length }, true)));
+    const list = el("ol", "evidence-list");
+    sources.forEach(function (source) {
+      const item = el("li", "evidence-item");
+      item.value = source.n;
+      const link = el("a", "", interpolate(gettext("%(name)s, page %(page)s"), { name: source.filename, page: source.page }, true));
+      link.href = source.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      item.append(el("span", "evidence-number", "[" + source.n + "] "), link);
+      item.append(el("blockquote", "evidence-text", source.text));
+      list.append(item);
+    });
+    details.append(list);
+    return details;
+  }
+
   function renderMessage(message) {
     const node = el("article", "message " + message.role);
     node.dataset.messageId = String(message.id);
@@ -166,6 +186,7 @@
       body.textContent = message.content;
     }
     node.append(body);
+    if (message.evidence && message.evidence.length) node.append(renderEvidence(message.evidence));
     const meta = el("div", "meta");
     let label = statusLabel(message.status);
     if (message.status === "queued" && message.queue_position > 0) {
