@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "catalog",
     "assistant",
     "studio",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +289,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=300)
+
+# -- API access (apikeys/: keys, the OpenAI-compatible /v1/, quotas, metrics, audit; docs/api.md) ----------
+API_MAX_KEYS_PER_USER = env.int("API_MAX_KEYS_PER_USER", default=20)
+#: Messages one /v1/chat/completions request may carry (its characters are bounded by the body limit).
+API_MAX_MESSAGES = env.int("API_MAX_MESSAGES", default=200)
+#: How long a /v1/ request waits for its reply's next event before it gives up (the reply is stopped).
+API_STREAM_IDLE_TIMEOUT_S = env.int("API_STREAM_IDLE_TIMEOUT_S", default=600)
+#: Defaults per role; an administrator overrides them per user (Usage limits in the administration). 0: none.
+API_ROLE_LIMITS = {
+    role: {
+        "requests_per_minute": env.int(f"API_{role.upper()}_REQUESTS_PER_MINUTE", default=rpm),
+        "images_per_day": env.int(f"API_{role.upper()}_IMAGES_PER_DAY", default=images),
+    }
+    for role, rpm, images in (("expert", 60, 50), ("designer", 60, 200), ("admin", 120, 500))
+}
+#: A bearer token that may read /metrics (Prometheus); empty: only signed-in staff may.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,

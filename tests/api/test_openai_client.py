@@ -1,0 +1,98 @@
+"""The unmodified official ``openai`` client against a live server: chat streaming and not, and its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_openai_client_lists_the_models_it_may_use(live):
+    client = live.client()
+
+    models = [m.id for m in client.models.list()]
+
+    assert "gemma-test" in models
+
+
+def test_a_non_streaming_completion_answers_with_usage_and_appears_in_the_history(live):
+    client = live.client()
+
+    completion = client.chat.completions.create(
+        model="gemma-test",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}],
+        max_tokens=8,
+        temperature=0,
+        seed=3,
+    )
+
+    choice = completion.choices[0]
+    assert choice.message.role == "assistant" and choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    assert completion.usage.completion_tokens <= 8 and completion.usage.prompt_tokens > 0
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    stored = live.manage(
+        "from assistant.models import Message\n"
+        "print(Message.objects.filter(conversation__owner__username='alice', "
+        f"content={choice.message.content!r}).count())"
+    )
+    assert stored.strip() == "1"
+
+
+def test_a_streamed_completion_sends_chunks_then_a_finish_reason_then_usage(live):
+    client = live.client()
+
+    chunks = list(
+        client.chat.completions.create(
+            model="gemma-test",
+            messages=[{"role": "user", "content": "hello"}],
+            max_completion_tokens=12,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert text
+    assert finishes == ["length"] or finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+    assert chunks[0].choices[0].delta.role == "assistant"
+
+
+def test_store_false_keeps_nothing_in_the_history(live):
+    client = live.client()
+    before = live.manage("from assistant.models import Conversation\nprint(Conversation.objects.count())")
+
+    client.chat.completions.create(
+        model="gemma-test", messages=[{"role": "user", "content": "Say hi."}], max_tokens=4, store=False
+    )
+
+    after = live.manage("from assistant.models import Conversation\nprint(Conversation.objects.count())")
+    assert before == after
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("expired", 401), ("revoked", 401), ("alice_read", 403)],
+)
+def test_expired_revoked_and_wrong_scope_keys_are_refused_in_openai_shape(live, who, status):
+    import openai
+
+    client = live.client(who)
+
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="gemma-test", messages=[{"role": "user", "content": "hi"}])
+
+    assert caught.value.status_code == status
+    error = caught.value.body
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+
+
+def test_an_unknown_model_is_a_404_naming_the_parameter(live):
+    import openai
+
+    with pytest.raises(openai.NotFoundError) as caught:
+        live.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+
+    assert caught.value.body["param"] == "model" and caught.value.body["code"] == "model_not_found"
