@@ -96,3 +96,37 @@ def test_an_unknown_model_is_a_404_naming_the_parameter(live):
         live.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
 
     assert caught.value.body["param"] == "model" and caught.value.body["code"] == "model_not_found"
+
+
+def test_a_streaming_client_that_goes_away_stops_the_generation(live):
+    import httpx
+
+    body = {"model": "gemma-test", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1000}
+    headers = {"Authorization": f"Bearer {live.keys['bob']}"}
+
+    http = httpx.Client(base_url=live.base, timeout=60, trust_env=False)
+    with http, http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}, headers=headers) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("data: ")  # the role chunk: the reply is queued
+        next(line for line in lines if '"content"' in line and '"content": ""' not in line)
+
+    status = live.manage(
+        "import time\n"
+        "from assistant.models import Message\n"
+        "for _ in range(300):\n"
+        "    m = Message.objects.filter(conversation__owner__username='bob', role='assistant').latest('id')\n"
+        "    if m.status not in ('queued', 'streaming'): break\n"
+        "    time.sleep(0.1)\n"
+        "print(m.status, m.completion_tokens)"
+    )
+    state, tokens = status.split()
+    assert state == "stopped" and int(tokens) < 1000
+
+
+def test_the_errors_of_a_wrong_request_reach_the_client_in_openai_shape(live):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        live.client().chat.completions.create(model="gemma-test", messages=[{"role": "user", "content": "hi"}], n=3)
+
+    assert caught.value.body["param"] == "n"
