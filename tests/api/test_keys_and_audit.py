@@ -215,3 +215,23 @@ def test_admin_changes_to_users_are_audited_and_the_log_cannot_be_edited_or_dele
     assert bulk.status_code in (200, 302) and AuditEvent.objects.filter(pk=event.pk).exists()
     assert listing.status_code == 200 and str(user) in listing.content.decode()
     AuditEvent.objects.get(pk=event.pk)
+
+
+@pytest.mark.django_db
+def test_every_metric_the_grafana_dashboard_reads_is_exposed(client, admin_user):
+    import json
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    wanted = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"exaone_[a-z_]+", target["expr"])
+    }
+    client.force_login(admin_user)
+
+    exposed = client.get("/metrics").content.decode()
+
+    missing = {name for name in wanted if f"# TYPE {re.sub(r'_bucket$', '', name)} " not in exposed}
+    assert wanted and not missing
