@@ -257,9 +257,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Authorization: Bearer <API key> (apikeys/); never a key in the URL.
-        "apikeys.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Authorization: Bearer <API key> (apikeys/); never a key in the URL. Second, so that an anonymous
+        # browser request still gets the session's 403 rather than a bearer challenge.
+        "apikeys.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "apikeys.permissions.KeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
