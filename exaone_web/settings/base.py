@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "exaone_web.jobs",
     "accounts",
@@ -272,6 +274,20 @@ REST_FRAMEWORK = {
     # Floods get 429 with Retry-After (SECURITY.md line 20).
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE_LIMIT", default="240/min")},
+    # OpenAPI schema at /api/schema/, browsable docs at /api/docs/ (apikeys/urls.py).
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EXAONE Web REST API",
+    "DESCRIPTION": "The app's own resources. Authenticate with 'Authorization: Bearer <API key>'. "
+    "The OpenAI-compatible API is under /v1/ (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Served by the app itself (CSP: no third-party hosts, no inline scripts: the split view).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # -- security ---------------------------------------------------------------------------------------
