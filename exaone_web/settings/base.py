@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "exaone_web.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "exaone_web.middleware.ContentSecurityPolicyMiddleware",
     "exaone_web.middleware.RequestSizeLimitMiddleware",
@@ -244,11 +246,31 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+#: Media on S3-compatible storage (MinIO, S3, R2, ...) through django-storages, so workers on several hosts
+#: share it: set MEDIA_S3_BUCKET (and the endpoint and keys below); unset, media stay under MEDIA_ROOT.
+#: Files are private: the app hands out short-lived signed URLs (MEDIA_S3_URL_SECONDS), never public ones.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY", default=""),
+            "secret_key": env.str("MEDIA_S3_SECRET_KEY", default=""),
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "default_acl": None,  # the bucket's policy: private
+            "querystring_auth": True,  # signed URLs
+            "querystring_expire": env.int("MEDIA_S3_URL_SECONDS", default=600),
+            "file_overwrite": False,
+            "addressing_style": "path",  # MinIO and most self-hosted stores
+        },
+    }
 
 # -- requests ---------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
