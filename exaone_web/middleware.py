@@ -47,7 +47,7 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.http import JsonResponse
 
-        from .request_limits import body_limit, too_large_message
+        from .request_limits import body_limit, too_large_message, too_large_payload
 
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -55,7 +55,7 @@ class RequestSizeLimitMiddleware:
             length = 0
         limit = body_limit(request.META.get("CONTENT_TYPE", ""))
         if length > limit:
-            return JsonResponse({"code": "too_large", "detail": too_large_message(limit, length)}, status=413)
+            return JsonResponse(too_large_payload(too_large_message(limit, length)), status=413)
         return self.get_response(request)
 
 

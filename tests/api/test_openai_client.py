@@ -130,3 +130,30 @@ def test_the_errors_of_a_wrong_request_reach_the_client_in_openai_shape(live):
         live.client().chat.completions.create(model="gemma-test", messages=[{"role": "user", "content": "hi"}], n=3)
 
     assert caught.value.body["param"] == "n"
+
+
+def test_a_body_over_the_limit_is_a_413_the_client_reads(live):
+    import openai
+
+    huge = "x" * (2 * 1024 * 1024)
+
+    with pytest.raises(openai.APIStatusError) as caught:
+        live.client().chat.completions.create(model="gemma-test", messages=[{"role": "user", "content": huge}])
+
+    assert caught.value.status_code == 413
+    assert caught.value.body["code"] == "request_too_large" and caught.value.body["message"]
+
+
+def test_a_stop_sequence_cuts_the_answer_and_ends_it(live):
+    client = live.client()
+    full = client.chat.completions.create(
+        model="gemma-test", messages=[{"role": "user", "content": "hello"}], max_tokens=16
+    ).choices[0]
+    stop = full.message.content.strip()[3:6]
+
+    cut = client.chat.completions.create(
+        model="gemma-test", messages=[{"role": "user", "content": "hello"}], max_tokens=16, stop=[stop]
+    ).choices[0]
+
+    assert len(stop) == 3 and stop not in cut.message.content
+    assert full.message.content.startswith(cut.message.content) and cut.finish_reason == "stop"
