@@ -204,6 +204,11 @@ class ExportApi(APIView):
             body, content_type, suffix = exports.conversation_markdown(conversation), "text/markdown", "md"
         else:
             return Response({"detail": _("format must be md or json.")}, status=400)
+        from apikeys import audit
+
+        audit.record(
+            action="export", actor=_user(request), target=conversation, request=request, detail={"format": fmt}
+        )
         response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name[:60]}.{suffix}"'
         return response

@@ -235,3 +235,59 @@ def test_every_metric_the_grafana_dashboard_reads_is_exposed(client, admin_user)
 
     missing = {name for name in wanted if f"# TYPE {re.sub(r'_bucket$', '', name)} " not in exposed}
     assert wanted and not missing
+
+
+@pytest.mark.django_db
+def test_an_export_is_audited(client, user):
+    from assistant.models import Conversation
+
+    chat = Conversation.objects.create(owner=user, title="exported")
+    client.force_login(user)
+
+    response = client.get(f"/api/conversations/{chat.pk}/export/?format=json")
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="export")
+    assert event.actor == user and event.target_id == str(chat.pk) and event.detail == {"format": "json"}
+
+
+@pytest.mark.django_db
+def test_an_admin_reading_a_chat_is_audited(client, admin_user, user, settings):
+    from assistant.models import Conversation
+
+    settings.ADMIN_CAN_READ_CHATS = True
+    chat = Conversation.objects.create(owner=user, title="private")
+    client.force_login(admin_user)
+
+    response = client.get(f"/admin/assistant/conversation/{chat.pk}/change/")
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="chat_access")
+    assert event.actor == admin_user and event.target_id == str(chat.pk)
+
+
+@pytest.mark.django_db
+def test_a_change_to_a_model_through_the_admin_is_audited(client, admin_user, registered_model):
+    client.force_login(admin_user)
+    page = client.get(f"/admin/catalog/modelentry/{registered_model.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(display_name="Renamed", options="{}", default_sampling="{}")
+
+    response = client.post(f"/admin/catalog/modelentry/{registered_model.pk}/change/", data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    event = AuditEvent.objects.get(action="admin_changed", target_type="catalog.modelentry")
+    assert event.actor == admin_user and event.target_id == str(registered_model.pk)
+
+
+@pytest.mark.django_db
+def test_the_keys_page_shows_the_users_limits(client, user):
+    UsageLimits.objects.create(user=user, requests_per_minute=7, images_per_day=3)
+    user.daily_token_quota = 5000
+    user.save()
+    client.force_login(user)
+
+    page = client.get("/settings/keys/").content.decode()
+
+    assert ">7<" in page and "/ 5000" in page and "/ 3" in page
