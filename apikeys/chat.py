@@ -32,6 +32,7 @@ from catalog.selectors import model_get
 from . import limits
 from .compat import ApiError, ChatRequest
 from .models import ApiKey
+from .services import usage_record
 
 PROFILE_PREFIX = "profile:"
 #: How often a waiting request looks at the database in case an event was lost (Redis restarting).
@@ -61,9 +62,9 @@ def conversation_open(*, key: ApiKey, request: ChatRequest) -> Conversation:
     if request.model.startswith(PROFILE_PREFIX):
         profile_slug = request.model.removeprefix(PROFILE_PREFIX)
         if profiles.profile_get(user=user, slug=profile_slug) is None:
-            raise _unknown_model(request.model)
+            raise unknown_model(request.model)
     elif model_get(kind=ModelEntry.Kind.TEXT, name=request.model) is None:
-        raise _unknown_model(request.model)
+        raise unknown_model(request.model)
     else:
         model_name = request.model
     for _role, text in request.history:
@@ -91,7 +92,7 @@ def conversation_open(*, key: ApiKey, request: ChatRequest) -> Conversation:
     return conversation
 
 
-def _unknown_model(name: str) -> ApiError:
+def unknown_model(name: str) -> ApiError:
     return ApiError(
         404,
         _("The model '%(name)s' does not exist or you may not use it. List yours with GET /v1/models.")
@@ -143,8 +144,6 @@ def reply_finish(*, key: ApiKey, conversation: Conversation, reply_id: int, stor
     """The finished reply; records the key's usage and, with ``store: false``, removes the conversation."""
     reply = Message.objects.get(pk=reply_id)
     tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
-    from .services import usage_record
-
     usage_record(key=key, user=key.owner, endpoint="chat.completions", tokens=tokens, stored=store)
     if not store:
         services.conversation_delete(conversation=conversation)

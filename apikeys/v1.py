@@ -109,7 +109,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     for entry in await _models_for(request):
         if entry["id"] == model:
             return JsonResponse(entry)
-    raise chat._unknown_model(model)
+    raise chat.unknown_model(model)
 
 
 @sync_to_async

@@ -291,3 +291,18 @@ def test_the_keys_page_shows_the_users_limits(client, user):
     page = client.get("/settings/keys/").content.decode()
 
     assert ">7<" in page and "/ 5000" in page and "/ 3" in page
+
+
+@pytest.mark.django_db
+def test_a_browser_session_alone_does_not_open_the_v1_api(client, user, registered_model):
+    client.force_login(user)
+
+    listing = client.get("/v1/models")
+    chat = client.post(
+        "/v1/chat/completions",
+        {"model": "never-loaded", "messages": [{"role": "user", "content": "hi"}]},
+        content_type="application/json",
+    )
+
+    assert listing.status_code == 401 and chat.status_code == 401
+    assert listing["WWW-Authenticate"].startswith("Bearer")
