@@ -52,6 +52,10 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def scope_labels(self) -> list[str]:
+        return [str(self.Scope(scope).label) for scope in self.scopes if scope in self.Scope.values]
+
+    @property
     def active(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
