@@ -282,3 +282,86 @@ def split_at_stop(text: str, stops: list[str]) -> tuple[int, bool]:
                 hold = max(hold, size)
                 break
     return len(text) - hold, False
+
+
+@dataclass
+class ImagesRequest:
+    prompt: str
+    width: int
+    height: int
+    n: int
+    model: str
+    response_format: str
+    seed: int | None
+
+
+def parse_images_request(data: dict[str, Any], *, sizes: list[str], max_n: int, max_prompt: int) -> ImagesRequest:
+    """Validate a ``/v1/images/generations`` body (400 naming the bad parameter)."""
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(400, _("'prompt' must be a non-empty string."), param="prompt", code="invalid_value")
+    if len(prompt) > max_prompt:
+        raise ApiError(
+            400,
+            _("The prompt has %(count)d characters; the limit is %(limit)d.")
+            % {"count": len(prompt), "limit": max_prompt},
+            param="prompt",
+            code="invalid_value",
+        )
+    n = _integer(data, "n", 1, max_n) or 1
+    size = data.get("size") or sizes[0]
+    if size not in sizes:
+        raise ApiError(
+            400,
+            _("'size' must be one of: %(sizes)s.") % {"sizes": ", ".join(sizes)},
+            param="size",
+            code="invalid_value",
+        )
+    fmt = data.get("response_format") or "url"
+    if fmt not in ("url", "b64_json"):
+        raise ApiError(400, _("'response_format' must be url or b64_json."), param="response_format")
+    model = data.get("model") or ""
+    if not isinstance(model, str) or len(model) > 200:
+        raise ApiError(400, _("'model' must name a model; list them with GET /v1/models."), param="model")
+    width, height = (int(part) for part in size.split("x"))
+    return ImagesRequest(
+        prompt=prompt.strip(),
+        width=width,
+        height=height,
+        n=n,
+        model=model,
+        response_format=fmt,
+        seed=_integer(data, "seed", 0, 2**32 - 1),
+    )
+
+
+@dataclass
+class EmbeddingsRequest:
+    model: str
+    texts: list[str]
+    encoding_format: str
+
+
+def parse_embeddings_request(data: dict[str, Any], *, max_inputs: int, max_chars: int) -> EmbeddingsRequest:
+    """Validate a ``/v1/embeddings`` body: text or a list of texts (token arrays are not accepted)."""
+    model = data.get("model")
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        raise ApiError(400, _("'model' must name a model; list them with GET /v1/models."), param="model")
+    raw = data.get("input")
+    texts = [raw] if isinstance(raw, str) else raw
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        raise ApiError(400, _("'input' must be a non-empty string or a list of non-empty strings."), param="input")
+    if len(texts) > max_inputs or any(len(t) > max_chars for t in texts):
+        raise ApiError(
+            400,
+            _("Send at most %(count)d texts of at most %(chars)d characters each.")
+            % {"count": max_inputs, "chars": max_chars},
+            param="input",
+            code="invalid_value",
+        )
+    fmt = data.get("encoding_format") or "float"
+    if fmt not in ("float", "base64"):
+        raise ApiError(400, _("'encoding_format' must be float or base64."), param="encoding_format")
+    if data.get("dimensions") is not None:
+        raise ApiError(400, _("'dimensions' is not supported by this server."), param="dimensions", code="unsupported")
+    return EmbeddingsRequest(model=model.strip(), texts=texts, encoding_format=fmt)

@@ -16,4 +16,6 @@ urlpatterns = [
     path("v1/models", v1.models, name="v1-models"),
     path("v1/models/<path:model>", v1.model_detail, name="v1-model"),
     path("v1/chat/completions", v1.chat_completions, name="v1-chat-completions"),
+    path("v1/images/generations", v1.images_generations, name="v1-images"),
+    path("v1/embeddings", v1.embeddings, name="v1-embeddings"),
 ]

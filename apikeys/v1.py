@@ -8,8 +8,10 @@ the chat page's socket gets, and a client that goes away stops the reply.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -25,10 +27,18 @@ from assistant.models import Conversation, Message
 from catalog.models import ModelEntry
 from catalog.selectors import model_list
 
-from . import chat, limits, metrics
-from .compat import ApiError, ChatRequest, parse_chat_request, parse_json, split_at_stop
+from . import chat, limits, metrics, providers
+from .compat import (
+    ApiError,
+    ChatRequest,
+    parse_chat_request,
+    parse_embeddings_request,
+    parse_images_request,
+    parse_json,
+    split_at_stop,
+)
 from .models import ApiKey
-from .services import KeyRefused, key_authenticate, key_require_scope
+from .services import KeyRefused, key_authenticate, key_require_scope, usage_record
 
 log = logging.getLogger(__name__)
 
@@ -334,3 +344,101 @@ class Relay:
 
 def _event(body: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+
+
+# --------------------------------------------------------------------------------------------- images, embeddings
+
+
+def _not_wired(what: str) -> ApiError:
+    return ApiError(
+        503,
+        _("%(what)s are not available on this server yet. Ask an administrator.") % {"what": what},
+        code="not_available",
+    )
+
+
+@sync_to_async
+def _generate_images(request: HttpRequest) -> dict[str, Any]:
+    key = authenticate(request, "images")
+    parsed = parse_images_request(
+        parse_json(request.body),
+        sizes=settings.API_IMAGE_SIZES,
+        max_n=settings.API_MAX_IMAGES_PER_REQUEST,
+        max_prompt=settings.API_MAX_IMAGE_PROMPT_CHARS,
+    )
+    provider = providers.images()
+    if provider is None:
+        raise _not_wired(_("Image generations"))
+    if parsed.model and parsed.model not in provider.models(key.owner):
+        raise chat.unknown_model(parsed.model)
+    limits.images_allow(key=key, count=parsed.n)
+    images = provider.generate(
+        providers.ImageRequest(
+            user=key.owner,
+            prompt=parsed.prompt,
+            width=parsed.width,
+            height=parsed.height,
+            n=parsed.n,
+            model=parsed.model,
+            seed=parsed.seed,
+        )
+    )
+    usage_record(key=key, user=key.owner, endpoint="images.generations", images=len(images))
+    data = []
+    for image in images:
+        item: dict[str, Any] = {"revised_prompt": image.revised_prompt or None}
+        if parsed.response_format == "b64_json":
+            item["b64_json"] = base64.b64encode(image.png).decode()
+        else:
+            item["url"] = image.url
+        data.append(item)
+    return {"created": int(time.time()), "data": data}
+
+
+@_openai_errors
+async def images_generations(request: HttpRequest) -> HttpResponse:
+    """POST /v1/images/generations: the studio's text-to-image job (once the studio registers its provider)."""
+    if request.method != "POST":
+        raise ApiError(405, _("Use POST for this endpoint."))
+    body = await _generate_images(request)
+    metrics.api_request(endpoint="images_generations", status=200)
+    return JsonResponse(body)
+
+
+@sync_to_async
+def _embed(request: HttpRequest) -> dict[str, Any]:
+    key = authenticate(request, "embeddings")
+    parsed = parse_embeddings_request(
+        parse_json(request.body),
+        max_inputs=settings.API_MAX_EMBEDDING_INPUTS,
+        max_chars=settings.CHAT_MAX_MESSAGE_CHARS,
+    )
+    provider = providers.embeddings()
+    if provider is None:
+        raise _not_wired(_("Embeddings"))
+    if parsed.model not in provider.models(key.owner):
+        raise chat.unknown_model(parsed.model)
+    vectors, tokens = provider.embed(user=key.owner, model=parsed.model, texts=parsed.texts)
+    usage_record(key=key, user=key.owner, endpoint="embeddings", tokens=tokens)
+    data = []
+    for index, vector in enumerate(vectors):
+        encoded: Any = vector
+        if parsed.encoding_format == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return {
+        "object": "list",
+        "data": data,
+        "model": parsed.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+@_openai_errors
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    """POST /v1/embeddings: the knowledge base's embedding model (once it registers its provider)."""
+    if request.method != "POST":
+        raise ApiError(405, _("Use POST for this endpoint."))
+    body = await _embed(request)
+    metrics.api_request(endpoint="embeddings", status=200)
+    return JsonResponse(body)

@@ -347,6 +347,12 @@ API_ROLE_LIMITS = {
     }
     for role, rpm, images in (("expert", 60, 50), ("designer", 60, 200), ("admin", 120, 500))
 }
+#: Image sizes /v1/images/generations accepts (the first is the default), images per request, prompt length.
+API_IMAGE_SIZES = env.list("API_IMAGE_SIZES", default=["512x512", "256x256", "768x768", "1024x1024"])
+API_MAX_IMAGES_PER_REQUEST = env.int("API_MAX_IMAGES_PER_REQUEST", default=4)
+API_MAX_IMAGE_PROMPT_CHARS = env.int("API_MAX_IMAGE_PROMPT_CHARS", default=4000)
+#: Texts one /v1/embeddings request may carry (each at most CHAT_MAX_MESSAGE_CHARS characters).
+API_MAX_EMBEDDING_INPUTS = env.int("API_MAX_EMBEDDING_INPUTS", default=256)
 #: A bearer token that may read /metrics (Prometheus); empty: only signed-in staff may.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
