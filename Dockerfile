@@ -19,7 +19,7 @@ COPY catalog catalog
 COPY studio studio
 COPY inference inference
 RUN pip install --index-url "$TORCH_INDEX_URL" "torch>=2.6,<2.15" \
-    && pip install -e '.[ml]'
+    && pip install -e '.[ml,s3]'
 COPY . .
 RUN mkdir -p /data/models /data/media /data/var && chown -R exaone /data
 USER exaone

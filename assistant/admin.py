@@ -146,3 +146,7 @@ def _log_chat_access(request, conversations) -> None:
         )
         for conversation in conversations
     )
+    from apikeys import audit  # the site-wide audit log keeps it too, next to sign-ins and admin changes
+
+    for conversation in conversations:
+        audit.record(action="chat_access", actor=request.user, target=conversation, request=request)

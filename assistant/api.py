@@ -6,6 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -31,6 +33,7 @@ def _chat_error(exc: services.ChatError) -> Response:
 
 
 class ConversationListApi(APIView):
+    @extend_schema_serializer(component_name="ConversationCreate")
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         model = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
@@ -42,6 +45,7 @@ class ConversationListApi(APIView):
         cursor = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
 
+    @extend_schema(operation_id="conversations_list", parameters=[QuerySerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -53,6 +57,7 @@ class ConversationListApi(APIView):
         )
         return Response({"results": [conversation_payload(c) for c in conversations], "next": cursor})
 
+    @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -70,6 +75,7 @@ class ConversationListApi(APIView):
 
 
 class ConversationDetailApi(APIView):
+    @extend_schema_serializer(component_name="ConversationUpdate")
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False)
         pinned = serializers.BooleanField(required=False)
@@ -77,10 +83,12 @@ class ConversationDetailApi(APIView):
         model = serializers.SlugField(max_length=100, required=False, allow_blank=True)
         profile = serializers.SlugField(max_length=80, required=False, allow_blank=True)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         return Response(conversation_payload(conversation))
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
@@ -100,6 +108,7 @@ class ConversationDetailApi(APIView):
             return _chat_error(exc)
         return Response(conversation_payload(conversation))
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         services.conversation_delete(conversation=conversation)
@@ -113,6 +122,7 @@ class MessageListApi(APIView):
         before = serializers.IntegerField(min_value=1, required=False, default=None)
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
 
+    @extend_schema(parameters=[QuerySerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         query = self.QuerySerializer(data=request.query_params)
@@ -136,15 +146,18 @@ class MessageListApi(APIView):
 class MessageTreeApi(APIView):
     """The shape of the whole tree (ids, parents, roles, statuses), for pages that show every branch."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         return Response({"results": selectors.message_tree(conversation=conversation)})
 
 
 class BranchSelectApi(APIView):
+    @extend_schema_serializer(component_name="BranchSelect")
     class InputSerializer(serializers.Serializer):
         message_id = serializers.IntegerField(min_value=1)
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
@@ -157,10 +170,12 @@ class BranchSelectApi(APIView):
 
 
 class FeedbackApi(APIView):
+    @extend_schema_serializer(component_name="Feedback")
     class InputSerializer(serializers.Serializer):
         rating = serializers.ChoiceField(choices=[1, -1])
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def put(self, request: Request, conversation_id: int, message_id: int) -> Response:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
@@ -175,6 +190,10 @@ class FeedbackApi(APIView):
 
 
 class ExportApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["md", "json"])],
+        responses={(200, "text/markdown"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request, conversation_id: int) -> HttpResponse:
         conversation = selectors.conversation_get(user=_user(request), conversation_id=conversation_id)
         fmt = request.query_params.get("format", "md")
@@ -185,6 +204,11 @@ class ExportApi(APIView):
             body, content_type, suffix = exports.conversation_markdown(conversation), "text/markdown", "md"
         else:
             return Response({"detail": _("format must be md or json.")}, status=400)
+        from apikeys import audit
+
+        audit.record(
+            action="export", actor=_user(request), target=conversation, request=request, detail={"format": fmt}
+        )
         response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name[:60]}.{suffix}"'
         return response
@@ -193,6 +217,7 @@ class ExportApi(APIView):
 class AttachmentUploadApi(APIView):
     parser_classes = [MultiPartParser]
 
+    @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, conversation_id: int) -> Response:
         from .tables import MESSAGES, TableError, parse_table, table_to_dict
 
@@ -237,6 +262,7 @@ class AttachmentUploadApi(APIView):
 
 
 class ModelListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         kind = request.query_params.get("kind", ModelEntry.Kind.TEXT)
         if kind not in ModelEntry.Kind.values:
@@ -259,6 +285,7 @@ class ModelListApi(APIView):
 
 
 class ProfileListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         language = getattr(request, "LANGUAGE_CODE", "en")
         return Response(
@@ -278,6 +305,7 @@ class ProfileListApi(APIView):
 
 
 class TemplateListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response(
             {

@@ -51,7 +51,15 @@ def reply_run(job: Job, context: JobContext) -> None:
     stream.started(model=entry.display_name)
     try:
         evidence = None if continuing else _ground(message)
-        done = _generate(message, entry, stream, cancelled=context.cancelled, continuing=continuing, evidence=evidence)
+        done = _generate(
+            message,
+            entry,
+            stream,
+            cancelled=context.cancelled,
+            continuing=continuing,
+            evidence=evidence,
+            request=job.params or {},
+        )
     except services.ChatError as exc:
         _keep_partial(message, stream)
         raise JobFailed(exc.message) from exc
@@ -160,8 +168,9 @@ def _is_first_reply(message: Message) -> bool:
     return not message.conversation.messages.filter(role=Message.Role.ASSISTANT).exclude(pk=message.pk).exists()
 
 
-def _sampling(spec: ModelSpec, profile_sampling: dict) -> SamplingParams:
-    merged = {**spec.default_sampling, **profile_sampling}
+def _sampling(spec: ModelSpec, profile_sampling: dict, request_sampling: dict | None = None) -> SamplingParams:
+    """The model's defaults, then the profile's, then the request's own (API callers); capped by the setting."""
+    merged = {**spec.default_sampling, **profile_sampling, **(request_sampling or {})}
     merged["max_new_tokens"] = min(
         settings.CHAT_MAX_NEW_TOKENS, int(merged.get("max_new_tokens", settings.CHAT_MAX_NEW_TOKENS))
     )
@@ -175,6 +184,7 @@ def _generate(
     *,
     cancelled,
     continuing: bool,
+    request: dict,
     evidence: grounding.Evidence | None = None,
 ) -> TextDone:
     if evidence is not None and evidence.uncovered_reply:
@@ -184,21 +194,28 @@ def _generate(
     spec = ModelSpec.from_dict(entry.to_spec())
     engine = get_engine(spec)
     version = message.profile_version
-    sampling = _sampling(spec, version.snapshot.get("default_sampling", {}) if version else {})
+    try:
+        sampling = _sampling(
+            spec, version.snapshot.get("default_sampling", {}) if version else {}, request.get("sampling")
+        )
+    except InferenceError as exc:
+        raise services.ChatError("invalid", str(exc)) from exc
     messages, _prompt_tokens = fit_messages(
-        prompting.reply_messages(message, continuing=continuing, evidence=evidence),
+        prompting.reply_messages(
+            message, continuing=continuing, evidence=evidence, instruction=request.get("system", "")
+        ),
         count_tokens=engine.count_tokens,
         context_length=engine.context_length,
         max_new_tokens=sampling.max_new_tokens,
     )
-    request = TextRequest(
+    text_request = TextRequest(
         messages=tuple(messages),
         sampling=sampling,
         enable_thinking=message.conversation.enable_thinking,
         cancel=cancelled,
     )
     done = None
-    for event in engine.stream(request):
+    for event in engine.stream(text_request):
         if isinstance(event, TextDelta):
             stream.add(text=event.text, reasoning=event.reasoning)
         else:

@@ -25,16 +25,21 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-def reply_messages(message: Message, *, continuing: bool, evidence: Evidence | None = None) -> list[ChatMessage]:
+def reply_messages(
+    message: Message, *, continuing: bool, evidence: Evidence | None = None, instruction: str = ""
+) -> list[ChatMessage]:
     """System prompt (profile version, reply language) and the active branch up to ``message``.
 
     Reasoning is never sent back to the model, and attached tables go in as quoted data; so do passages from
     documents (``evidence``), appended to the newest question with the rules for citing them in the system prompt.
+    ``instruction`` is an API caller's own system message: it follows the profile's prompt, which it cannot remove.
     """
     language = message.language or "en"
     version = message.profile_version
     system = version.snapshot.get(f"system_prompt_{language}") if version else ""
     system = (system or DEFAULT_SYSTEM_PROMPT) + "\n\n" + REPLY_INSTRUCTION.get(language, REPLY_INSTRUCTION["en"])
+    if instruction:
+        system += "\n\n" + instruction
     parent = message.parent
     branch = selectors.branch(leaf=parent) if parent is not None else []
     attached: dict[int, list[Attachment]] = {}

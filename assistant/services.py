@@ -160,7 +160,9 @@ def _new_reply(*, conversation: Conversation, parent: Message, language: str) ->
     )
 
 
-def _announce_and_queue(*, user: User, conversation: Conversation, messages: list[Message]) -> None:
+def _announce_and_queue(
+    *, user: User, conversation: Conversation, messages: list[Message], job_params: dict | None = None
+) -> None:
     """Tell open pages about ``messages`` and queue the reply (the last one), both once the transaction commits.
 
     Call inside the transaction. The announcement is registered first, so the page learns of the reply before
@@ -174,7 +176,7 @@ def _announce_and_queue(*, user: User, conversation: Conversation, messages: lis
     transaction.on_commit(announce)
     reply = messages[-1]
     try:
-        reply.job = job_submit(kind="chat.reply", owner=user, subject_id=reply.pk)
+        reply.job = job_submit(kind="chat.reply", owner=user, subject_id=reply.pk, params=job_params)
     except QueueFull as exc:
         raise ChatError("busy", exc.message) from exc
     reply.save(update_fields=["job"])
@@ -192,11 +194,13 @@ def message_send(
     content: object,
     edit_of: int | None = None,
     attachment_ids: list[int] | tuple[int, ...] = (),
+    job_params: dict | None = None,
 ) -> tuple[Message, Message]:
     """Save the user's message and a queued reply, and start generating it once both are committed.
 
     ``edit_of`` names a user message to edit: the new message becomes its sibling (a new branch) and the
-    old branch stays reachable.
+    old branch stays reachable. ``job_params`` (the OpenAI-compatible API) may carry per-request
+    ``sampling`` settings and a ``system`` instruction for this reply only.
     """
     content = _validate_content(content)
     attachment_ids = list(dict.fromkeys(attachment_ids))
@@ -241,7 +245,7 @@ def message_send(
                     conversation, {"type": "conversation.updated", "conversation": conversation_payload(conversation)}
                 )
             )
-        _announce_and_queue(user=user, conversation=conversation, messages=[user_message, reply])
+        _announce_and_queue(user=user, conversation=conversation, messages=[user_message, reply], job_params=job_params)
     return user_message, reply
 
 

@@ -154,6 +154,7 @@ class Stack:
         from support import free_port, start_web, start_worker
 
         self.mode = mode
+        self.env: dict[str, str] = {}
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
         env.update(
             DJANGO_SETTINGS_MODULE="exaone_web.settings.base",
@@ -178,6 +179,7 @@ class Stack:
 
             for db in (11, 12):
                 redis.Redis(db=db).flushdb()
+        self.env = env
         manage = [sys.executable, "manage.py"]
         subprocess.run(manage + ["migrate", "-v0"], cwd=REPO, env=env, check=True)
         args = {

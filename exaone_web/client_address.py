@@ -47,3 +47,9 @@ def _is_trusted(address: str, proxies: tuple[Network, ...]) -> bool:
 @lru_cache(maxsize=8)
 def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
+
+
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the socket's peer is one of TRUSTED_PROXIES (so its forwarding headers may be believed)."""
+    proxies = _networks(tuple(settings.TRUSTED_PROXIES))
+    return bool(proxies) and _is_trusted(request.META.get("REMOTE_ADDR", ""), proxies)

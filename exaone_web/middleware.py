@@ -47,7 +47,7 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.http import JsonResponse
 
-        from .request_limits import body_limit, too_large_message
+        from .request_limits import body_limit, too_large_message, too_large_payload
 
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -55,5 +55,23 @@ class RequestSizeLimitMiddleware:
             length = 0
         limit = body_limit(request.META.get("CONTENT_TYPE", ""))
         if length > limit:
-            return JsonResponse({"code": "too_large", "detail": too_large_message(limit, length)}, status=413)
+            return JsonResponse(too_large_payload(too_large_message(limit, length)), status=413)
+        return self.get_response(request)
+
+
+class ForwardedProtoMiddleware:
+    """Drop X-Forwarded-Proto unless the request comes from a trusted proxy (TRUSTED_PROXIES).
+
+    Django's SECURE_PROXY_SSL_HEADER believes the header from anyone; with daphne reachable other than
+    through the proxy, a client could claim HTTPS. First in MIDDLEWARE, so ``is_secure()`` never sees it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from .client_address import from_trusted_proxy
+
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not from_trusted_proxy(request):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)

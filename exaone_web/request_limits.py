@@ -50,7 +50,13 @@ def too_large_body(limit: int, size: int | None, *, accept_language: str = "", c
     )
     with translation.override(translation.get_language_from_request(client)):  # type: ignore[arg-type]
         detail = too_large_message(limit, size)
-    return json.dumps({"code": "too_large", "detail": detail}, ensure_ascii=False).encode()
+    return json.dumps(too_large_payload(detail), ensure_ascii=False).encode()
+
+
+def too_large_payload(detail: str) -> dict[str, Any]:
+    """The app's error keys, plus OpenAI's error object so API clients (/v1/) read the same 413."""
+    error = {"message": detail, "type": "invalid_request_error", "param": None, "code": "request_too_large"}
+    return {"code": "too_large", "detail": detail, "error": error}
 
 
 class _BodyTooLarge(Exception):

@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("knowledge/", include("knowledge.urls")),
+    path("", include("apikeys.urls")),
     path("", include("assistant.urls")),
     path("", include("studio.urls")),
 ]

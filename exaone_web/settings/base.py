@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "exaone_web.jobs",
     "accounts",
@@ -51,9 +54,11 @@ INSTALLED_APPS = [
     "assistant",
     "studio",
     "knowledge",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
+    "exaone_web.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "exaone_web.middleware.ContentSecurityPolicyMiddleware",
     "exaone_web.middleware.RequestSizeLimitMiddleware",
@@ -255,11 +260,31 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder before collectstatic
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+#: Media on S3-compatible storage (MinIO, S3, R2, ...) through django-storages, so workers on several hosts
+#: share it: set MEDIA_S3_BUCKET (and the endpoint and keys below); unset, media stay under MEDIA_ROOT.
+#: Files are private: the app hands out short-lived signed URLs (MEDIA_S3_URL_SECONDS), never public ones.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY", default=""),
+            "secret_key": env.str("MEDIA_S3_SECRET_KEY", default=""),
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "default_acl": None,  # the bucket's policy: private
+            "querystring_auth": True,  # signed URLs
+            "querystring_expire": env.int("MEDIA_S3_URL_SECONDS", default=600),
+            "file_overwrite": False,
+            "addressing_style": "path",  # MinIO and most self-hosted stores
+        },
+    }
 
 # -- requests ---------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
@@ -269,8 +294,13 @@ MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        # Authorization: Bearer <API key> (apikeys/); never a key in the URL. Second, so that an anonymous
+        # browser request still gets the session's 403 rather than a bearer challenge.
+        "apikeys.authentication.ApiKeyAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "apikeys.permissions.KeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -280,6 +310,20 @@ REST_FRAMEWORK = {
     # Floods get 429 with Retry-After (SECURITY.md line 20).
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE_LIMIT", default="240/min")},
+    # OpenAPI schema at /api/schema/, browsable docs at /api/docs/ (apikeys/urls.py).
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EXAONE Web REST API",
+    "DESCRIPTION": "The app's own resources. Authenticate with 'Authorization: Bearer <API key>'. "
+    "The OpenAI-compatible API is under /v1/ (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Served by the app itself (CSP: no third-party hosts, no inline scripts: the split view).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # -- security ---------------------------------------------------------------------------------------
@@ -326,6 +370,28 @@ KNOWLEDGE_KEYWORD_FLOOR = env.float("KNOWLEDGE_KEYWORD_FLOOR", default=0.5)
 KNOWLEDGE_CROSS_LINGUAL = env.bool("KNOWLEDGE_CROSS_LINGUAL", default=True)
 KNOWLEDGE_CONTEXT_MAX_CHARS = env.int("KNOWLEDGE_CONTEXT_MAX_CHARS", default=6000)
 KNOWLEDGE_PASSAGE_MAX_CHARS = env.int("KNOWLEDGE_PASSAGE_MAX_CHARS", default=1500)
+# -- API access (apikeys/: keys, the OpenAI-compatible /v1/, quotas, metrics, audit; docs/api.md) ----------
+API_MAX_KEYS_PER_USER = env.int("API_MAX_KEYS_PER_USER", default=20)
+#: Messages one /v1/chat/completions request may carry (its characters are bounded by the body limit).
+API_MAX_MESSAGES = env.int("API_MAX_MESSAGES", default=200)
+#: How long a /v1/ request waits for its reply's next event before it gives up (the reply is stopped).
+API_STREAM_IDLE_TIMEOUT_S = env.int("API_STREAM_IDLE_TIMEOUT_S", default=600)
+#: Defaults per role; an administrator overrides them per user (Usage limits in the administration). 0: none.
+API_ROLE_LIMITS = {
+    role: {
+        "requests_per_minute": env.int(f"API_{role.upper()}_REQUESTS_PER_MINUTE", default=rpm),
+        "images_per_day": env.int(f"API_{role.upper()}_IMAGES_PER_DAY", default=images),
+    }
+    for role, rpm, images in (("expert", 60, 50), ("designer", 60, 200), ("admin", 120, 500))
+}
+#: Image sizes /v1/images/generations accepts (the first is the default), images per request, prompt length.
+API_IMAGE_SIZES = env.list("API_IMAGE_SIZES", default=["512x512", "256x256", "768x768", "1024x1024"])
+API_MAX_IMAGES_PER_REQUEST = env.int("API_MAX_IMAGES_PER_REQUEST", default=4)
+API_MAX_IMAGE_PROMPT_CHARS = env.int("API_MAX_IMAGE_PROMPT_CHARS", default=4000)
+#: Texts one /v1/embeddings request may carry (each at most CHAT_MAX_MESSAGE_CHARS characters).
+API_MAX_EMBEDDING_INPUTS = env.int("API_MAX_EMBEDDING_INPUTS", default=256)
+#: A bearer token that may read /metrics (Prometheus); empty: only signed-in staff may.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,
