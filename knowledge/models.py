@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from pathlib import Path
-from typing import cast
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, Storage
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import models
-from django.utils.functional import LazyObject
 from django.utils.translation import gettext_lazy as _
 
 
-class _PrivateStorage(LazyObject):
-    """Uploaded documents live outside MEDIA_ROOT: no URL serves them; a view checks access and streams them."""
+@cache
+def private_storage() -> Storage:
+    """Uploaded documents live outside MEDIA_ROOT: no URL serves them; a view checks access and streams them.
 
-    def _setup(self) -> None:
-        self._wrapped = FileSystemStorage(location=settings.KNOWLEDGE_STORAGE_DIR, base_url=None)
-
-
-private_storage = _PrivateStorage()
+    STORAGES["knowledge"] when defined (S3 in service mode, so workers on other hosts read the same files),
+    else a folder. A callable, so migrations name it instead of one machine's absolute path.
+    """
+    if "knowledge" in settings.STORAGES:
+        return storages["knowledge"]
+    return FileSystemStorage(location=settings.KNOWLEDGE_STORAGE_DIR, base_url=None)
 
 
 def _stored_name(instance: Document, filename: str) -> str:
@@ -75,7 +76,7 @@ class Document(models.Model):
     collection = models.ForeignKey(
         Collection, on_delete=models.CASCADE, related_name="documents", verbose_name=_("collection")
     )
-    file = models.FileField(_("file"), storage=cast(Storage, private_storage), upload_to=_stored_name, max_length=200)
+    file = models.FileField(_("file"), storage=private_storage, upload_to=_stored_name, max_length=200)
     filename = models.CharField(_("file name"), max_length=255)
     #: What the content turned out to be after sniffing (never just the extension).
     mime = models.CharField(_("type"), max_length=100, blank=True)

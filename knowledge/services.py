@@ -137,7 +137,7 @@ def _remove_file(name: str) -> None:
     if not name:
         return
     try:
-        private_storage.delete(name)
+        private_storage().delete(name)
     except OSError:
         log.warning("Could not delete stored document %s", name, exc_info=True)
 

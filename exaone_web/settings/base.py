@@ -285,6 +285,13 @@ if MEDIA_S3_BUCKET:
             "addressing_style": "path",  # MinIO and most self-hosted stores
         },
     }
+    # Studio images and knowledge documents go to the same bucket under their own prefixes; they are never
+    # linked to directly (the app checks the viewer and streams them), so they get no signed URLs either.
+    for _area in ("studio", "knowledge"):
+        STORAGES[_area] = {
+            "BACKEND": STORAGES["default"]["BACKEND"],
+            "OPTIONS": {**STORAGES["default"]["OPTIONS"], "location": _area},
+        }
 
 # -- requests ---------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
