@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -358,7 +359,7 @@ def _not_wired(what: str) -> ApiError:
 
 
 @sync_to_async
-def _generate_images(request: HttpRequest) -> dict[str, Any]:
+def _generate_images(request: HttpRequest, wanted: Callable[[], bool]) -> dict[str, Any]:
     key = authenticate(request, "images")
     parsed = parse_images_request(
         parse_json(request.body),
@@ -381,8 +382,11 @@ def _generate_images(request: HttpRequest) -> dict[str, Any]:
             n=parsed.n,
             model=parsed.model,
             seed=parsed.seed,
+            wanted=wanted,
         )
     )
+    if not wanted():
+        return {}  # the client went away: nobody reads the answer (the provider stopped the job)
     usage_record(key=key, user=key.owner, endpoint="images.generations", images=len(images))
     data = []
     for image in images:
@@ -390,7 +394,7 @@ def _generate_images(request: HttpRequest) -> dict[str, Any]:
         if parsed.response_format == "b64_json":
             item["b64_json"] = base64.b64encode(image.png).decode()
         else:
-            item["url"] = image.url
+            item["url"] = request.build_absolute_uri(image.url)
         data.append(item)
     return {"created": int(time.time()), "data": data}
 
@@ -400,7 +404,12 @@ async def images_generations(request: HttpRequest) -> HttpResponse:
     """POST /v1/images/generations: the studio's text-to-image job (once the studio registers its provider)."""
     if request.method != "POST":
         raise ApiError(405, _("Use POST for this endpoint."))
-    body = await _generate_images(request)
+    gone = threading.Event()  # set when the client goes away; the provider then stops the studio's job
+    try:
+        body = await _generate_images(request, lambda: not gone.is_set())
+    except asyncio.CancelledError:
+        gone.set()
+        raise
     metrics.api_request(endpoint="images_generations", status=200)
     return JsonResponse(body)
 

@@ -12,3 +12,7 @@ class KnowledgeConfig(AppConfig):
         from . import answering, ingestion  # noqa: F401  (registers the job kinds)
 
         grounding.register(answering.evidence_for)
+
+        from . import api_provider
+
+        api_provider.register()  # /v1/embeddings (issue 13)

@@ -7,5 +7,10 @@ class StudioConfig(AppConfig):
     verbose_name = _("Design studio")
 
     def ready(self) -> None:
-        from . import generation  # noqa: F401  (registers the studio's job kinds)
+        from . import (
+            api_provider,
+            generation,  # noqa: F401  (registers the studio's job kinds)
+        )
         from .refine import jobs  # noqa: F401  (refine, describe and export: issue 11)
+
+        api_provider.register()  # /v1/images/generations (issue 13)

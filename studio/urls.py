@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import api, views
+from . import api, signed, views
 
 app_name = "studio"
 urlpatterns = [
     path("studio/", views.studio, name="studio"),
     path("studio/gallery/", views.gallery, name="gallery"),
     path("studio/images/<int:image_id>/file/", views.image_file, name="image-file"),
+    path("studio/images/signed/<str:token>/", signed.image_signed, name="image-signed"),
     path("studio/api/generations/", api.GenerationListApi.as_view(), name="api-generations"),
     path("studio/api/generations/<int:generation_id>/", api.GenerationDetailApi.as_view(), name="api-generation"),
     path(

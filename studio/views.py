@@ -16,7 +16,7 @@ from accounts.models import User
 
 from . import selectors, storage
 from .generation import blurred
-from .models import MAX_BRIEF_CHARS, MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS
+from .models import MAX_BRIEF_CHARS, MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS, StudioImage
 
 #: Size presets the form offers (width, height); all multiples of 8 within the limits.
 SIZE_PRESETS = [
@@ -93,11 +93,15 @@ def image_file(request: HttpRequest, image_id: int) -> HttpResponseBase:
     Flagged images leave only blurred. Sent with a fixed type, nosniff and a generated file name.
     """
     image = selectors.image_viewable_get(user=_user(request), image_id=image_id)
+    return image_response(image, download=request.GET.get("download") == "1")
+
+
+def image_response(image: StudioImage, *, download: bool) -> FileResponse:
+    """The PNG of an image already checked for the viewer (a flagged one blurred); 404 when its file is gone."""
     try:
         handle = storage.image_open(image.file)
     except (FileNotFoundError, OSError) as exc:
         raise Http404("The image file is missing.") from exc
-    download = request.GET.get("download") == "1"
     if image.flagged:
         with handle, Image.open(handle, formats=["PNG"]) as original:
             buffer = io.BytesIO()

@@ -397,6 +397,12 @@ API_MAX_IMAGES_PER_REQUEST = env.int("API_MAX_IMAGES_PER_REQUEST", default=4)
 API_MAX_IMAGE_PROMPT_CHARS = env.int("API_MAX_IMAGE_PROMPT_CHARS", default=4000)
 #: Texts one /v1/embeddings request may carry (each at most CHAT_MAX_MESSAGE_CHARS characters).
 API_MAX_EMBEDDING_INPUTS = env.int("API_MAX_EMBEDDING_INPUTS", default=256)
+#: How long /v1/images/generations waits for the studio's job (queue and run) before it stops it: 504.
+API_IMAGE_TIMEOUT_S = env.int("API_IMAGE_TIMEOUT_S", default=300)
+#: Denoising steps of an API image (the studio's own default; the API has no steps parameter).
+API_IMAGE_STEPS = env.int("API_IMAGE_STEPS", default=25)
+#: How long a signed image link from /v1/images/generations (response_format "url") stays valid.
+STUDIO_SIGNED_URL_TTL_S = env.int("STUDIO_SIGNED_URL_TTL_S", default=3600)
 #: A bearer token that may read /metrics (Prometheus); empty: only signed-in staff may.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 

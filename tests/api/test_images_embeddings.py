@@ -1,11 +1,18 @@
-"""/v1/images/generations and /v1/embeddings before the studio and the knowledge base plug in: keys, scopes,
-validation and a clear 503 (what they do once wired is the providers' tests, after the merges)."""
+"""/v1/images/generations and /v1/embeddings with no provider registered: keys, scopes, validation and a clear
+503 (with the studio's and the knowledge base's providers: test_images_embeddings_wired.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from apikeys import providers
 from apikeys.services import key_create
+
+
+@pytest.fixture(autouse=True)
+def _no_providers(monkeypatch):
+    """As on a server where neither the studio nor the knowledge base registered its provider."""
+    monkeypatch.setattr(providers, "_providers", {})
 
 
 def post(client, path: str, body: dict, secret: str):
