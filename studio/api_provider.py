@@ -14,6 +14,7 @@ request's own).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,8 @@ from . import selectors, services, signed
 from .generation import full_prompts
 from .models import Generation, StudioImage
 from .views import image_response
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the generation's row while it waits or runs.
 POLL_S = 0.2
@@ -49,6 +52,7 @@ def wait(generation: Generation, *, wanted: Callable[[], bool], timeout_s: float
     deadline = time.monotonic() + timeout_s
     while generation.active:
         if not wanted():
+            log.info("The client of generation %s went away: cancelling it", generation.pk)
             return services.generation_cancel(generation=generation)
         if time.monotonic() > deadline:
             services.generation_cancel(generation=generation)

@@ -60,6 +60,18 @@ def export_file(request: HttpRequest, job_id: int, kind: str) -> HttpResponseBas
         handle = storage.studio_storage().open(name, "rb")
     except (FileNotFoundError, OSError) as exc:
         raise Http404("The export file is missing; export again.") from exc
+    if kind != "preview":
+        from apikeys import audit  # a print file leaving the server is an export (issue 13's audit log)
+
+        audit.record(
+            action="export",
+            actor=request.user,
+            target_type="studio.printexport",
+            target_id=str(job.pk),
+            target_repr=f"print export of image #{job.params.get('image')}",
+            request=request,
+            detail={"format": kind},
+        )
     response = FileResponse(
         handle,
         content_type=_TYPES[kind],
