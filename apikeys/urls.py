@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import rest, v1, views
+from . import resources, rest, v1, views
 
 app_name = "apikeys"
 urlpatterns = [
@@ -11,6 +11,18 @@ urlpatterns = [
     path("api/jobs/", rest.JobListApi.as_view(), name="api-jobs"),
     path("api/jobs/<int:job_id>/", rest.JobDetailApi.as_view(), name="api-job"),
     path("api/jobs/<int:job_id>/cancel/", rest.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("api/collections/", resources.CollectionListApi.as_view(), name="api-collections"),
+    path("api/collections/<int:collection_id>/", resources.CollectionDetailApi.as_view(), name="api-collection"),
+    path(
+        "api/collections/<int:collection_id>/documents/",
+        resources.CollectionDocumentListApi.as_view(),
+        name="api-collection-documents",
+    ),
+    path("api/documents/<int:document_id>/", resources.DocumentDetailApi.as_view(), name="api-document"),
+    path("api/images/", resources.ImageListApi.as_view(), name="api-images"),
+    path("api/images/<int:image_id>/", resources.ImageDetailApi.as_view(), name="api-image"),
+    path("api/boards/", resources.BoardListApi.as_view(), name="api-boards"),
+    path("api/boards/<int:board_id>/", resources.BoardDetailApi.as_view(), name="api-board"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="apikeys:schema"), name="docs"),
     path("v1/models", v1.models, name="v1-models"),

@@ -69,8 +69,8 @@ def server(tmp_path_factory):
         EXAONE_VAR_DIR=str(tmp / "var"),
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
-        API_IMAGE_SIZES="64x64,1024x1024",
-        API_IMAGE_STEPS="30",
+        API_IMAGE_SIZES="64x64,256x256",
+        API_IMAGE_STEPS="100",  # long enough at 256 px for the client to leave mid-way
     )
     manage = [sys.executable, "manage.py"]
     subprocess.run(manage + ["migrate", "-v0"], cwd=REPO, env=env, check=True)
@@ -142,13 +142,13 @@ def test_a_client_that_goes_away_stops_the_image_job_and_the_worker_stays_up(ser
 
     client = server.client().with_options(timeout=1.5)
     with pytest.raises(openai.APITimeoutError):
-        client.images.generate(prompt="a big box", size="1024x1024", n=4)
+        client.images.generate(prompt="a big box", size="256x256", n=4)
 
     state = server.manage(
         "import time\n"
         "from studio.models import Generation\n"
-        "for _ in range(600):\n"
-        "    g = Generation.objects.filter(owner__username='dana', width=1024).latest('id')\n"
+        "for _ in range(1200):\n"
+        "    g = Generation.objects.filter(owner__username='dana', width=256).latest('id')\n"
         "    if g.status not in ('queued', 'running'): break\n"
         "    time.sleep(0.1)\n"
         "print(g.status, g.job.status, g.images.count())"

@@ -20,8 +20,21 @@ def key_headers(db, make_user, registered_model):
     Message.objects.create(conversation=mine, role="user", content="hello")
     theirs = Conversation.objects.create(owner=stranger, title="theirs")
     Message.objects.create(conversation=theirs, role="user", content="canary 9917")
+    _studio_and_knowledge(owner, "mine")
+    _studio_and_knowledge(stranger, "canary 9917")
     secret = key_create(user=owner, name="schema", scopes=["chat", "read"]).secret
     return {"Authorization": f"Bearer {secret}"}
+
+
+def _studio_and_knowledge(user, name: str) -> None:
+    """A collection with a document, an image and a board holding it, so their operations meet real rows."""
+    from knowledge.models import Collection, Document
+    from studio.models import Board, StudioImage
+
+    collection = Collection.objects.create(owner=user, name=name)
+    Document.objects.create(collection=collection, file="x.pdf", filename=f"{name}.pdf", status="ready")
+    board = Board.objects.create(owner=user, name=name)
+    board.images.add(StudioImage.objects.create(owner=user, file=f"{user.pk}/x.png", seed=1))
 
 
 @pytest.fixture
@@ -65,4 +78,6 @@ def test_the_schema_and_its_docs_page_are_served_to_key_holders_only(client, key
     assert anonymous.status_code == 403
     paths = yaml.safe_load(schema_doc.content)["paths"]
     assert "/api/conversations/" in paths and "/api/jobs/{job_id}/" in paths
+    for resource in ("collections/{collection_id}/documents/", "documents/{document_id}/", "images/", "boards/"):
+        assert f"/api/{resource}" in paths
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
