@@ -177,3 +177,12 @@ def held_jobs_api(monkeypatch):
     from exaone_web.jobs import services
 
     monkeypatch.setattr(services, "dispatch", lambda job: None)
+
+
+def test_an_expired_link_says_so_in_korean(client, user, settings):
+    image = StudioImage.objects.create(owner=user, file="x.png", seed=1)
+    settings.STUDIO_SIGNED_URL_TTL_S = -1
+
+    answer = client.get(signed.image_url(image), HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert answer.status_code == 403 and "만료" in answer.content.decode()
