@@ -92,6 +92,8 @@ def generate_run(job: Job, context: JobContext) -> None:
 
     engine = get_engine(ModelSpec.from_dict(generation.model.to_spec()))
     result = engine.generate(image_request(generation, context, on_progress))
+    # Kept on the job row: the engine's own time, so the job layer's overhead can be told apart from it.
+    context.report(step=result.steps_done, total=result.steps_total, engine_ms=round(result.timings.total_ms, 1))
     if context.interrupted:
         return  # the runner fails the job; generate_failed tells the page
     if result.finish_reason == "cancelled" or context.cancelled():

@@ -14,6 +14,7 @@ if not Path("/usr/bin/chromium").exists():
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
 
 from playwright.sync_api import expect  # noqa: E402
+from test_shell_browser import sign_in, use_language  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,22 +33,6 @@ window.WebSocket = function (url, protocols) {
 window.WebSocket.prototype = RealSocket.prototype;
 Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
 """
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    with page.expect_navigation():
-        page.click("main form button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/chat/$"))
-
-
-def use_language(page, code: str) -> None:
-    if page.locator("html").get_attribute("lang") != code:
-        with page.expect_navigation():
-            page.select_option("#language-select", code)
-    expect(page.locator("html")).to_have_attribute("lang", code)
 
 
 def shot(page, name: str) -> None:
