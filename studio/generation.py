@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageFilter
@@ -60,10 +62,12 @@ def metadata(generation: Generation, seed: int) -> dict[str, Any]:
     }
 
 
-def image_request(generation: Generation, context: JobContext | None = None, on_progress=None) -> ImageRequest:
+def image_request(
+    generation: Generation,
+    context: JobContext | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> ImageRequest:
     prompt, negative = full_prompts(generation)
-    from django.conf import settings
-
     return ImageRequest(
         prompt=prompt,
         negative_prompt=negative,
