@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import make_picture
 from django.urls import reverse
 from PIL import Image
+from refine_support import make_picture
 
 from exaone_web.jobs.models import Job
 
