@@ -213,3 +213,12 @@ def sign_in(http, username: str, password: str):
         data={"username": username, "password": password, "csrfmiddlewaretoken": token},
         headers={"Referer": str(http.base_url).rstrip("/") + "/accounts/login/"},
     )
+
+
+def tiny_image_model(folder: Path) -> Path:
+    """The tiny demo Stable Diffusion folder (seed 0), built on first use and kept between runs."""
+    from inference.demo.image import build_image_model
+
+    if not (folder / "model_index.json").is_file():
+        build_image_model(folder, seed=0)
+    return folder
