@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import make_picture
 from django.urls import reverse
 from PIL import Image
+from refine_support import make_picture
 
 from exaone_web.jobs.models import Job
 
@@ -113,3 +113,15 @@ def test_upload_an_image_and_refuse_a_non_image(alice_client):
     refused = alice_client.post(reverse("studio:refine-api-upload"), {"file": fake})
     assert refused.status_code == 400 and refused.json()["code"] == "not_image"
     assert alice_client.post(reverse("studio:refine-api-upload"), {}).status_code == 400
+
+
+def test_only_the_last_five_exports_keep_their_files(alice_client, user, picture, inline_jobs):
+    from studio.refine import services
+
+    jobs = [services.export_submit(user=user, image=picture, data={"width_mm": 20, "height_mm": 20}) for _ in range(6)]
+    first, *rest = jobs
+    assert alice_client.get(reverse("studio:refine-export-file", args=[first.pk, "pdf"])).status_code == 404
+    for job in rest:
+        assert alice_client.get(reverse("studio:refine-export-file", args=[job.pk, "pdf"])).status_code == 200
+    first.refresh_from_db()
+    assert first.progress["pruned"] is True and first.progress["files"] == {}

@@ -7,8 +7,8 @@ import io
 
 import pikepdf
 import pytest
-from conftest import make_picture
 from PIL import Image, ImageDraw
+from refine_support import make_picture
 
 from exaone_web.jobs.models import Job
 from studio import storage
