@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -222,3 +224,13 @@ def tiny_image_model(folder: Path) -> Path:
     if not (folder / "model_index.json").is_file():
         build_image_model(folder, seed=0)
     return folder
+
+
+def require_system_file(path: Path, package: str) -> None:
+    """Skip a test whose Debian package is missing on this machine; under CI (which installs it) fail instead."""
+    if path.exists():
+        return
+    message = f"needs {path} from Debian's {package} (apt-get install {package}; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

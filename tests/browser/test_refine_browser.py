@@ -108,7 +108,7 @@ def test_paint_a_mask_and_inpaint(app, open_tab, image_id, axe):
     tab.assert_clean_console()
 
 
-def test_export_a_carton_pdf(app, open_tab, image_id):
+def test_export_a_carton_pdf(cmyk_profile, app, open_tab, image_id):
     tab = open_tab(locale="ko-KR")
     page = tab.page
     sign_in(page, app.password)

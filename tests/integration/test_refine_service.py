@@ -69,7 +69,7 @@ def _finished(job: Job, timeout: float = 180) -> Job:
     raise AssertionError(f"job {job.pk} did not finish: {job.status}")
 
 
-def test_a_worker_process_inpaints_and_exports(user, workers):
+def test_a_worker_process_inpaints_and_exports(cmyk_profile, user, workers):
     picture = Image.new("RGB", (64, 64), (200, 40, 40))
     values = {"prompt": "a red box", "model": "sd-tiny-refine-service", "seed": 1, "steps": 4, "guidance": 5.0,
               "width": 64, "height": 64}  # fmt: skip
