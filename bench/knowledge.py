@@ -169,8 +169,12 @@ def bench_latency(count: int, queries: int = 40) -> dict[str, Any]:
         t = time.perf_counter()
         retrieval.search([questions[i % len(questions)]], collection_ids=[collection.pk])
         hybrid.append((time.perf_counter() - t) * 1000)
+    from django.conf import settings
+
+    threads = settings.KNOWLEDGE_EMBEDDING_THREADS
+    backend = "pgvector (HNSW)" if connection.vendor == "postgresql" else "sqlite-vec (exact)"
     return {
-        "backend": "pgvector (HNSW)" if connection.vendor == "postgresql" else "sqlite-vec (exact)",
+        "backend": backend + (f", {threads} embedding thread" if threads else ""),
         "chunks": count,
         "fill_s": round(fill_s, 1),
         "dense_p50_ms": round(statistics.median(dense), 1),
@@ -347,6 +351,7 @@ def main() -> None:
         "--pg-url", default="", help="an empty PostgreSQL database with pgvector installable: latency only, there"
     )
     parser.add_argument("--demo-rewrite", action="store_true", help="also measure the demo model's rewrite")
+    parser.add_argument("--latency-only", action="store_true", help="skip ingestion and quality")
     parser.add_argument("--merge", type=Path, help="a JSON result of an earlier run to add these latency rows to")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--json", type=Path)
@@ -363,7 +368,7 @@ def main() -> None:
     )
     result.setdefault("notes", [])
     result.setdefault("latency", [])
-    if not args.pg_url:
+    if not args.pg_url and not args.latency_only:
         result["ingestion"] = bench_ingestion(args.pages)
         print("ingestion", result["ingestion"], flush=True)
         result["quality"] = bench_quality(args.demo_rewrite)

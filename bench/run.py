@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.common import describe_machine, load_average
     from bench.image import ImageSettings, run_image
     from bench.report import Report, merge, render
+    from bench.sections import keep_marked_sections
     from bench.text_hf import HFSettings, run_hf
     from bench.text_llamacpp import LlamaSettings, run_llamacpp
 
@@ -155,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and args.out.is_file():
         args.out.write_text(merge(args.out.read_text(encoding="utf-8"), report), encoding="utf-8")
-    else:
-        args.out.write_text(render(report), encoding="utf-8")
+    else:  # the engine sections anew; the other benchmarks' marked sections (app, studio, ...) stay
+        old = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+        args.out.write_text(keep_marked_sections(old, render(report)), encoding="utf-8")
     _log(f"wrote {args.out} in {report.seconds:.0f} s")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,11 @@ from inference.embedding import Embedder, EmbedderSpec, get_embedder, parse_spec
 
 
 def current_spec() -> EmbedderSpec:
-    return parse_spec(settings.KNOWLEDGE_EMBEDDING_MODEL, api_key=settings.KNOWLEDGE_EMBEDDING_API_KEY)
+    return parse_spec(
+        settings.KNOWLEDGE_EMBEDDING_MODEL,
+        api_key=settings.KNOWLEDGE_EMBEDDING_API_KEY,
+        threads=settings.KNOWLEDGE_EMBEDDING_THREADS,
+    )
 
 
 def current_embedder() -> Embedder:

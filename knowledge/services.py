@@ -90,13 +90,15 @@ def document_upload(*, user: User, collection: Collection, upload: UploadedFile)
 
 
 def document_cancel(*, document: Document) -> None:
-    if document.job is not None and document.status in (Document.Status.QUEUED, Document.Status.PROCESSING):
-        job_cancel(job=document.job)
-        if document.job.status == document.job.Status.QUEUED or Document.objects.filter(
-            pk=document.pk, status=Document.Status.QUEUED
-        ).update(status=Document.Status.CANCELLED, error=_("Cancelled before it was read.")):
-            document.refresh_from_db()
-            publisher.document_changed(document)
+    """Stop reading ``document``: at once if its job has not started, else at the worker's next batch."""
+    if document.job is None or document.status not in (Document.Status.QUEUED, Document.Status.PROCESSING):
+        return
+    job_cancel(job=document.job)
+    if Document.objects.filter(pk=document.pk, status=Document.Status.QUEUED).update(
+        status=Document.Status.CANCELLED, error=_("Cancelled before it was read.")
+    ):
+        document.refresh_from_db()
+        publisher.document_changed(document)
 
 
 @transaction.atomic

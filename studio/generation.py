@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageFilter
@@ -60,10 +62,12 @@ def metadata(generation: Generation, seed: int) -> dict[str, Any]:
     }
 
 
-def image_request(generation: Generation, context: JobContext | None = None, on_progress=None) -> ImageRequest:
+def image_request(
+    generation: Generation,
+    context: JobContext | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> ImageRequest:
     prompt, negative = full_prompts(generation)
-    from django.conf import settings
-
     return ImageRequest(
         prompt=prompt,
         negative_prompt=negative,
@@ -92,6 +96,8 @@ def generate_run(job: Job, context: JobContext) -> None:
 
     engine = get_engine(ModelSpec.from_dict(generation.model.to_spec()))
     result = engine.generate(image_request(generation, context, on_progress))
+    # Kept on the job row: the engine's own time, so the job layer's overhead can be told apart from it.
+    context.report(step=result.steps_done, total=result.steps_total, engine_ms=round(result.timings.total_ms, 1))
     if context.interrupted:
         return  # the runner fails the job; generate_failed tells the page
     if result.finish_reason == "cancelled" or context.cancelled():

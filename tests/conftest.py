@@ -141,3 +141,13 @@ def ws_connect(client):
         return communicator, connected, code
 
     yield connect
+
+
+@pytest.fixture
+def cmyk_profile() -> Path:
+    """The CMYK output profile print exports use by default (Debian's libgs-common)."""
+    from support import require_system_file
+
+    path = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
+    require_system_file(path, "libgs-common")
+    return path

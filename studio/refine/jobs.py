@@ -33,6 +33,8 @@ from . import masks
 from .services import KIND_DESCRIBE, KIND_EXPORT, KIND_REFINE, source_open
 
 EXPORT_FOLDER = "exports"
+#: Export files kept per user: older exports' files are deleted when a new one is written (bounded storage).
+KEEP_EXPORTS = 5
 
 
 def _source(job: Job) -> StudioImage:
@@ -196,6 +198,7 @@ def export_run(job: Job, context: JobContext) -> None:
     for kind, data in (("pdf", result.pdf), ("tiff", result.tiff), ("preview", result.preview)):
         files[kind] = storage.studio_storage().save(f"{folder}.{_EXTENSIONS[kind]}", ContentFile(data))
     size = result.plan.size
+    prune_exports(job)
     context.report(
         state="done",
         files=files,
@@ -206,6 +209,21 @@ def export_run(job: Job, context: JobContext) -> None:
         pixels=list(size.bleed_px),
         effective_dpi=round(result.source.effective_dpi),
     )
+
+
+def prune_exports(job: Job) -> None:
+    """Delete the files of this user's exports older than the last KEEP_EXPORTS (this one included)."""
+    older = (
+        Job.objects.filter(owner_id=job.owner_id, kind=KIND_EXPORT, status=Job.Status.SUCCEEDED)
+        .exclude(pk=job.pk)
+        .order_by("-pk")[KEEP_EXPORTS - 1 :]
+    )
+    for old in older:
+        names = (old.progress or {}).get("files") or {}
+        for name in names.values():
+            storage.image_delete(name)
+        if names:
+            Job.objects.filter(pk=old.pk).update(progress={**old.progress, "files": {}, "pruned": True})
 
 
 def nothing_kept(job: Job, error: str) -> None:

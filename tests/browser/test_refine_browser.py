@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,13 @@ if not Path("/usr/bin/chromium").exists():
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
 
 import pikepdf  # noqa: E402
-from conftest import _manage  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 #: The tiny pipeline and a 300 DPI export on two shared cores can take minutes under load.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "refine"
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "var" / "screenshots" / "refine"
 USER = "refiner"
 JOB_MS = 180_000
 
@@ -45,21 +47,17 @@ print("image", StudioImage.objects.create(owner=user, file=name, seed=5, metadat
 @pytest.fixture(scope="module")
 def image_id(app) -> int:
     _manage(app.env, "build_demo_models", "--only", "image")
-    import subprocess
-    import sys
+    output = _manage(app.env, "shell", "-c", SEED_SCRIPT.format(user=USER, password=app.password))
+    return int(re.search(r"image (\d+)", output).group(1))
 
-    from conftest import REPO
 
+def _manage(env: dict[str, str], *args: str) -> str:
+    """`manage.py` in the served app's environment (its database and studio folder); its output."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SEED_SCRIPT.format(user=USER, password=app.password)],
-        cwd=REPO,
-        env=app.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 0, result.stderr
-    return int(re.search(r"image (\d+)", result.stdout).group(1))
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
 
 
 def sign_in(page, password: str) -> None:
@@ -110,7 +108,7 @@ def test_paint_a_mask_and_inpaint(app, open_tab, image_id, axe):
     tab.assert_clean_console()
 
 
-def test_export_a_carton_pdf(app, open_tab, image_id):
+def test_export_a_carton_pdf(cmyk_profile, app, open_tab, image_id):
     tab = open_tab(locale="ko-KR")
     page = tab.page
     sign_in(page, app.password)

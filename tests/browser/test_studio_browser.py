@@ -14,6 +14,7 @@ if not Path("/usr/bin/chromium").exists():
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
 
 from playwright.sync_api import expect  # noqa: E402
+from test_shell_browser import DISPATCH_FILES, file_payload, is_expected_http_error, sign_in, use_language  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,22 +33,6 @@ window.WebSocket = function (url, protocols) {
 window.WebSocket.prototype = RealSocket.prototype;
 Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
 """
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    with page.expect_navigation():
-        page.click("main form button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/chat/$"))
-
-
-def use_language(page, code: str) -> None:
-    if page.locator("html").get_attribute("lang") != code:
-        with page.expect_navigation():
-            page.select_option("#language-select", code)
-    expect(page.locator("html")).to_have_attribute("lang", code)
 
 
 def shot(page, name: str) -> None:
@@ -116,6 +101,59 @@ def test_a_designer_turns_a_korean_brief_into_an_image_stars_recalls_and_boards_
     expect(page.locator("#gallery-grid .image-card")).to_have_count(1)
     shot(page, "gallery-board-en")
     tab.assert_clean_console()
+
+
+def _studio_png() -> bytes:
+    from PIL import Image
+
+    from studio.pngmeta import png_with_metadata
+
+    settings = {
+        "brief": "라벨 디자인",
+        "prompt": "minimal bottle label, green",
+        "negative": "text",
+        "model": "sd-tiny-demo",
+        "seed": 987654,
+        "steps": 12,
+        "guidance": 6.5,
+        "width": 768,
+        "height": 256,
+        "preset": "",
+    }
+    return png_with_metadata(Image.new("RGB", (16, 16), (30, 120, 60)), settings)
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+def test_a_studio_png_dropped_or_pasted_on_the_recall_box_fills_the_form_and_an_svg_is_refused(open_tab, app):
+    tab = open_tab()
+    page = tab.page
+    sign_in(page, "inspector", app.password)
+    page.goto("/studio/")
+    expect(page.locator("#size")).to_have_value("draft")  # the page's script is running
+
+    took = page.evaluate(
+        DISPATCH_FILES, ["#recall-zone", "drop", [file_payload("label.png", _studio_png(), "image/png")], ""]
+    )
+    assert took is True
+    expect(page.locator("#brief")).to_have_value("라벨 디자인")
+    expect(page.locator("#prompt")).to_have_value("minimal bottle label, green")
+    expect(page.locator("#seed")).to_have_value("987654")
+    expect(page.locator("#size")).to_have_value("label")
+    expect(page.locator("#steps")).to_have_value("12")
+
+    page.fill("#brief", "")
+    page.evaluate(DISPATCH_FILES, ["#brief", "paste", [file_payload("label.png", _studio_png(), "image/png")], ""])
+    expect(page.locator("#brief")).to_have_value("라벨 디자인")
+
+    page.evaluate(DISPATCH_FILES, ["#recall-zone", "drop", [file_payload("logo.svg", SVG, "image/svg+xml")], ""])
+    expect(page.locator("#form-error")).to_contain_text("SVG files are not accepted")
+    dropped = page.locator("#form-error").text_content()
+    page.set_input_files("#recall-file", files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": SVG}])
+    expect(page.locator("#form-error")).to_have_text(dropped)  # the button's path says the same
+    expect(page.locator("#brief")).to_have_value("라벨 디자인")  # nothing changed
+    assert all(is_expected_http_error(e, "/studio/api/recall/") for e in tab.errors), tab.errors
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

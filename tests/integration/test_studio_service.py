@@ -13,25 +13,12 @@ import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from PIL import Image
-from support import LiveClient, free_port, start_web, start_worker
+from support import LiveClient, free_port, start_web, start_worker, tiny_image_model
+from test_service_mode import pytestmark  # noqa: F401  (service mode only, the same skip rule)
 
 from catalog.services import model_register
 from studio.models import Generation
-
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (
-            settings.REDIS_URL
-            and settings.CELERY_BROKER_URL
-            and "postgresql" in settings.DATABASES["default"]["ENGINE"]
-        ),
-        reason="service mode needs DATABASE_URL (PostgreSQL), REDIS_URL and CELERY_BROKER_URL: run make test-services",
-    ),
-]
 
 
 @pytest.fixture
@@ -41,11 +28,7 @@ def studio_env(env, tmp_path):
 
 @pytest.fixture
 def image_entry(db):
-    from inference.demo.image import build_image_model
-
-    folder = Path(__file__).resolve().parents[2] / "var" / "test-models" / "sd-tiny-studio"
-    if not (folder / "model_index.json").is_file():
-        build_image_model(folder, seed=0)
+    folder = tiny_image_model(Path(__file__).resolve().parents[2] / "var" / "test-models" / "sd-tiny-studio")
     return model_register(
         name="sd-tiny-service",
         display_name="SD tiny",

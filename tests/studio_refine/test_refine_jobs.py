@@ -7,8 +7,8 @@ import io
 
 import pikepdf
 import pytest
-from conftest import make_picture
 from PIL import Image, ImageDraw
+from refine_support import make_picture
 
 from exaone_web.jobs.models import Job
 from studio import storage
@@ -103,7 +103,7 @@ def test_image_to_text_gives_caption_keywords_and_answer(user, vision_model, pic
     assert [a["question"] for a in described["answers"]] == ["무슨 색인가요?"]
 
 
-def test_export_job_writes_a_carton_pdf_and_tiff(user, picture, inline_jobs):
+def test_export_job_writes_a_carton_pdf_and_tiff(cmyk_profile, user, picture, inline_jobs):
     data = {"shape": "carton", "length_mm": 40, "depth_mm": 20, "height_mm": 60, "placement": "wrap"}
     job = services.export_submit(user=user, image=picture, data=data)
 
@@ -149,7 +149,7 @@ def test_bad_refine_input_is_refused_and_nothing_is_queued(user, sd_model, pictu
         {"width_mm": "wide"},
     ],
 )
-def test_bad_export_input_is_refused(user, picture, data):
+def test_bad_export_input_is_refused(cmyk_profile, user, picture, data):
     with pytest.raises(StudioError):
         services.export_submit(user=user, image=picture, data=data)
     assert not Job.objects.exists()

@@ -157,3 +157,27 @@ def test_a_user_may_not_queue_more_than_their_bound(user, image_model, held_jobs
 
     assert caught.value.code == "busy"
     assert Generation.objects.count() == 2
+
+
+def test_a_model_that_cannot_load_fails_the_generation_clearly_and_the_page_is_told(
+    user, inline_jobs, events, tmp_path
+):
+    from catalog.services import model_register
+
+    model_register(
+        name="gone",
+        display_name="Gone",
+        kind="image",
+        engine="diffusers",
+        path=str(tmp_path / "nowhere"),
+        is_default=True,
+    )
+
+    generation = services.generation_submit(user=user, data=small())
+
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert "does not exist" in generation.error and generation.job.status == Job.Status.FAILED
+    done = [p for _, p in events if p["type"] == "generation.done"]
+    assert done and done[-1]["generation"]["status"] == "failed" and done[-1]["generation"]["error"] == generation.error
+    assert not StudioImage.objects.exists()

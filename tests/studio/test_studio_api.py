@@ -268,6 +268,7 @@ def test_a_preset_adds_its_fragments_and_a_role_it_allows_may_use_it(user, image
         roles=["expert"],
     )
     generation = services.generation_submit(user=user, data=small(preset="pastel"))
+    generation.refresh_from_db()
     from studio.generation import full_prompts
 
     assert generation.preset == preset and generation.status == Generation.Status.DONE
