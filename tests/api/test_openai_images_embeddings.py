@@ -46,7 +46,7 @@ class Server:
     def client(self, who: str = "both"):
         import openai
 
-        return openai.OpenAI(base_url=self.base + "/v1", api_key=self.keys[who], max_retries=0, timeout=120)
+        return openai.OpenAI(base_url=self.base + "/v1", api_key=self.keys[who], max_retries=0, timeout=300)
 
     def manage(self, script: str) -> str:
         command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", script]
@@ -70,7 +70,7 @@ def server(tmp_path_factory):
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
         API_IMAGE_SIZES="64x64,256x256",
-        API_IMAGE_STEPS="100",  # long enough at 256 px for the client to leave mid-way
+        API_IMAGE_STEPS="40",  # long enough at 256 px x 4 for the client to leave mid-way
     )
     manage = [sys.executable, "manage.py"]
     subprocess.run(manage + ["migrate", "-v0"], cwd=REPO, env=env, check=True)
