@@ -18,12 +18,17 @@ from studio.models import Generation
 
 
 @pytest.fixture
-def short_steps(studio_env):
+def short_steps(studio_env):  # noqa: F811  (the imported fixture)
     studio_env.update(API_IMAGE_SIZES="64x64", API_IMAGE_STEPS="3")
     return studio_env
 
 
-def test_the_openai_client_gets_an_image_made_by_the_image_worker(user, short_steps, image_worker, studio_web):
+def test_the_openai_client_gets_an_image_made_by_the_image_worker(
+    user,
+    short_steps,
+    image_worker,  # noqa: F811  (the imported fixture)
+    studio_web,  # noqa: F811
+):
     import openai
 
     secret = key_create(user=user, name="svc", scopes=["images", "embeddings"]).secret
