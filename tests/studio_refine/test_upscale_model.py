@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from PIL import Image
 from refine_support import make_picture
 
@@ -104,3 +105,32 @@ def test_cancel_mid_upscale_stops_and_stores_nothing(user, upscaler_model, pictu
     assert job.status == Job.Status.CANCELLED
     assert steps_seen and max(steps_seen) <= 3
     assert StudioImage.objects.filter(owner=user).count() == 1  # the source only
+
+
+def test_the_page_offers_the_model_or_the_resampler_and_says_which_made_an_image(
+    client, user, upscaler_model, picture, inline_jobs
+):
+    client.force_login(user)
+    html = client.get(reverse("studio:refine", args=[picture.pk]), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert 'id="upscale-method"' in html and upscaler_model.display_name in html
+    assert "Lanczos 리샘플러" in html  # translated
+
+    job = services.refine_submit(user=user, image=picture, data={"mode": "upscale", "factor": 2})
+    row, _made = result_image(job)
+    html = client.get(reverse("studio:refine", args=[row.pk])).content.decode()
+    assert f"Upscaled ×2 by the upscaling model {upscaler_model.display_name}." in html
+
+
+def test_without_an_upscaler_the_page_says_lanczos_is_used(client, user, picture):
+    client.force_login(user)
+    html = client.get(reverse("studio:refine", args=[picture.pk])).content.decode()
+    assert 'id="upscale-method"' not in html and 'id="upscale-method-note"' in html
+
+
+def test_upscaling_another_users_image_is_404(client, user, make_user, upscaler_model, inline_jobs):
+    theirs = make_picture(make_user("bob"))
+    client.force_login(user)
+    data = {"mode": "upscale", "factor": 2, "method": "model"}
+    response = client.post(reverse("studio:refine-api-refine", args=[theirs.pk]), data, content_type="application/json")
+    assert response.status_code == 404
+    assert not Job.objects.exists()
