@@ -167,6 +167,12 @@ class ModelUpscaler:
                 cancel=self.context.cancelled,
                 on_progress=on_progress,
             )
+        except (InvalidRequest, TypeError, ValueError) as exc:
+            raise JobFailed(
+                _("The upscaling model %(model)s has invalid default sampling (%(detail)s). Ask an administrator.")
+                % {"model": self.name, "detail": exc}
+            ) from exc
+        try:
             result = self.engine.upscale(request)
         except InvalidRequest as exc:
             raise JobFailed(

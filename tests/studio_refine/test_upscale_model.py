@@ -134,3 +134,13 @@ def test_upscaling_another_users_image_is_404(client, user, make_user, upscaler_
     response = client.post(reverse("studio:refine-api-refine", args=[theirs.pk]), data, content_type="application/json")
     assert response.status_code == 404
     assert not Job.objects.exists()
+
+
+def test_bad_default_sampling_on_the_upscaler_fails_the_job_with_a_message(user, upscaler_model, picture, inline_jobs):
+    upscaler_model.default_sampling = {"steps": 0}
+    upscaler_model.save()
+    job = services.refine_submit(user=user, image=picture, data={"mode": "upscale", "factor": 2})
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "Ask an administrator" in job.error
+    assert StudioImage.objects.filter(owner=user).count() == 1
