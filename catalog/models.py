@@ -13,6 +13,7 @@ class ModelEntry(models.Model):
         TEXT = "text", _("Text")
         IMAGE = "image", _("Image")
         VISION = "vision", _("Image to text")
+        UPSCALE = "upscale", _("Upscaler")
 
     class Engine(models.TextChoices):
         LLAMACPP = "llamacpp", "llama.cpp (GGUF)"

@@ -61,6 +61,17 @@ DEMO_MODELS: list[dict[str, Any]] = [
         "context_length": 2048,
         "is_default": True,
     },
+    {
+        "name": "upscaler-tiny-demo",
+        "display_name": "x4 upscaler tiny (random weights)",
+        "kind": ModelEntry.Kind.UPSCALE,
+        "engine": ModelEntry.Engine.DIFFUSERS,
+        "path": "upscaler-tiny",
+        "licence": "Apache-2.0 (built by this project)",
+        "is_default": True,
+        # A few steps: the demo upscaler's output is noise whatever it runs, so keep it quick on a CPU.
+        "default_sampling": {"steps": 4},
+    },
 ]
 
 

@@ -17,7 +17,7 @@ from .errors import InvalidRequest
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
-Kind = Literal["text", "image", "vision"]
+Kind = Literal["text", "image", "vision", "upscale"]
 
 #: engine name -> "module:Class" for each kind. :mod:`inference.registry` imports a module only when one of its
 #: models is loaded; engines import :class:`ModelSpec` from here, never the registry.
@@ -27,6 +27,7 @@ ENGINES: dict[tuple[str, str], str] = {
     ("text", "openai"): "inference.text.openai_compat:OpenAIEngine",
     ("image", "diffusers"): "inference.image.diffusion:DiffusersEngine",
     ("vision", "transformers"): "inference.vision.hf:VisionEngine",
+    ("upscale", "diffusers"): "inference.image.upscale:DiffusersUpscaleEngine",
 }
 
 _COMMIT = re.compile(r"[0-9a-fA-F]{40}")

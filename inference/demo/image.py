@@ -205,3 +205,83 @@ def build_image_model(target_dir: Path, *, seed: int = 0, with_safety_checker: b
     )
     pipe.save_pretrained(str(target_dir), safe_serialization=True)
     return target_dir
+
+
+def build_upscaler_model(target_dir: Path, *, seed: int = 0) -> Path:
+    """Write a tiny Stable Diffusion x4 upscaler folder to ``target_dir`` and return it.
+
+    The real architecture at toy sizes: a UNet taking 7 channels (4 latent + the 3-channel noised input) with
+    a noise-level class embedding, a VAE with three blocks (it decodes at 4x the latent size), the tiny CLIP
+    text encoder and tokenizer, a DDPM scheduler that noises the input and a v-prediction DDIM scheduler.
+    Its pictures are coloured noise: it has never been trained.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer_dir = target_dir / "tokenizer"
+    tokenizer_dir.mkdir(exist_ok=True)
+    vocab_size = _build_tokenizer(tokenizer_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_dir))
+    max_noise_level = 350
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=32,
+        in_channels=7,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        use_linear_projection=True,
+        num_class_embeds=max_noise_level + 1,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 16),
+        layers_per_block=1,
+        norm_num_groups=8,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=4,
+        scaling_factor=0.08333,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=_MAX_TOKENS,
+            projection_dim=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        unet=unet.eval(),
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=max_noise_level,
+    )
+    pipe.save_pretrained(str(target_dir), safe_serialization=True)
+    return target_dir

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -18,6 +18,7 @@ from ..types import never_cancelled
 
 Mode = Literal["txt2img", "img2img", "inpaint"]
 ImageFinishReason = Literal["done", "cancelled"]
+UpscaleFinishReason = Literal["done", "cancelled"]
 
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint")
 #: Scheduler names users may pick; "default" keeps the one the model ships with.
@@ -162,6 +163,73 @@ class ImageResult:
     warnings: list[str] = field(default_factory=list)
     width: int = 0
     height: int = 0
+
+
+# ------------------------------------------------------------------------------------------ upscaling
+
+UPSCALE_FACTORS: tuple[int, ...] = (2, 4)
+#: Largest input by default: 512 x 512 becomes 2048 x 2048, about what a 24 GB GPU decodes without tiling.
+UPSCALE_MAX_INPUT_PIXELS = 512 * 512
+UPSCALE_MIN_SIDE = 16
+UPSCALE_MAX_STEPS = 100
+
+
+def max_input_pixels(options: dict[str, Any]) -> int:
+    """The input limit an upscaler's options set (``max_input_pixels``), or the default."""
+    try:
+        value = int(options.get("max_input_pixels", UPSCALE_MAX_INPUT_PIXELS))
+    except (TypeError, ValueError):
+        return UPSCALE_MAX_INPUT_PIXELS
+    return max(UPSCALE_MIN_SIDE * UPSCALE_MIN_SIDE, value)
+
+
+@dataclass(frozen=True)
+class UpscaleRequest:
+    image: Image.Image
+    factor: int = 4
+    #: What the picture shows; the upscaler is text-conditioned, an empty prompt works.
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = 20
+    guidance_scale: float = 7.0
+    #: Noise added to the input before denoising: more lets the model change more (0 to the model's maximum).
+    noise_level: int = 20
+    seed: int | None = None
+    cancel: Callable[[], bool] = never_cancelled
+    on_progress: Callable[[ProgressEvent], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, Image.Image):
+            raise InvalidRequest("image must be a PIL image; open uploads with inference.images_in.")
+        if isinstance(self.factor, bool) or self.factor not in UPSCALE_FACTORS:
+            raise InvalidRequest(f"factor must be 2 or 4; got {self.factor!r}.")
+        if min(self.image.size) < UPSCALE_MIN_SIDE:
+            raise InvalidRequest(f"The image must be at least {UPSCALE_MIN_SIDE} pixels a side to upscale.")
+        for name, value in (("prompt", self.prompt), ("negative_prompt", self.negative_prompt)):
+            if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:
+                raise InvalidRequest(f"{name} must be text of at most {MAX_PROMPT_CHARS} characters.")
+        _check_int("steps", self.steps, 1, UPSCALE_MAX_STEPS)
+        _check_int("noise_level", self.noise_level, 0, 350)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, MAX_SEED)
+        _check_float("guidance_scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        if not callable(self.cancel):
+            raise InvalidRequest("cancel must be a function that returns True to stop.")
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    #: None when cancelled.
+    image: Image.Image | None
+    finish_reason: UpscaleFinishReason
+    seed: int
+    factor: int
+    steps_done: int
+    steps_total: int
+    #: The model that did it, for the record.
+    model: str
+    timings: ImageTimings = field(default_factory=ImageTimings)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

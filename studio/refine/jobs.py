@@ -20,7 +20,8 @@ from catalog.models import ModelEntry
 from exaone_web.jobs import kinds
 from exaone_web.jobs.models import Job
 from exaone_web.jobs.runner import JobContext, JobFailed
-from inference.image.types import ImageRequest, ProgressEvent
+from inference.errors import InvalidRequest
+from inference.image.types import ImageRequest, ProgressEvent, UpscaleRequest
 from inference.registry import get_engine
 from inference.types import ModelSpec
 from inference.vision.describe import describe
@@ -104,14 +105,7 @@ def refine_run(job: Job, context: JobContext) -> None:
     source = source_open(source_row)
     started = time.perf_counter()
     if params["mode"] == "upscale":
-        result = upscale(source, params["factor"])
-        row = store_result(
-            job,
-            source_row,
-            result.image,
-            {**source_row.metadata, "mode": "upscale", "factor": result.factor, "method": result.method},
-        )
-        context.report(state="done", images=[row.pk], method=result.method, ms=_ms(started))
+        upscale_run(job, source_row, source, context)
         return
     entry, engine = _engine(params["model"], ModelEntry.Kind.IMAGE)
     request, blend = diffusion_request(job, source, context)
@@ -140,6 +134,80 @@ def refine_run(job: Job, context: JobContext) -> None:
         values.update(side=params["side"], amount=params["amount"])
     row = store_result(job, source_row, picture, values)
     context.report(state="done", images=[row.pk], ms=_ms(started), pipeline_ms=output.timings.total_ms)
+
+
+class _Cancelled(Exception):
+    """The upscaling model stopped at the user's cancel; nothing is stored."""
+
+
+class ModelUpscaler:
+    """A registered upscaling model as :class:`studio.printing.upscale.Upscaler`, with the job's cancel and
+    progress wired in; ``seed`` is the one the last run used."""
+
+    def __init__(self, entry: ModelEntry, engine: Any, context: JobContext) -> None:
+        self.name = entry.display_name
+        self.entry = entry
+        self.engine = engine
+        self.context = context
+        self.seed = 0
+
+    def upscale(self, image: Image.Image, factor: int) -> Image.Image:
+        sampling = self.entry.default_sampling or {}
+
+        def on_progress(event: ProgressEvent) -> None:
+            self.context.report(state="running", step=event.step, total=event.total)
+
+        try:
+            request = UpscaleRequest(
+                image=image,
+                factor=factor,
+                steps=int(sampling.get("steps", 20)),
+                guidance_scale=float(sampling.get("guidance_scale", 7.0)),
+                noise_level=int(sampling.get("noise_level", 20)),
+                cancel=self.context.cancelled,
+                on_progress=on_progress,
+            )
+        except (InvalidRequest, TypeError, ValueError) as exc:
+            raise JobFailed(
+                _("The upscaling model %(model)s has invalid default sampling (%(detail)s). Ask an administrator.")
+                % {"model": self.name, "detail": exc}
+            ) from exc
+        try:
+            result = self.engine.upscale(request)
+        except InvalidRequest as exc:
+            raise JobFailed(
+                _("The upscaling model %(model)s could not take this image (%(detail)s). Use the Lanczos resampler.")
+                % {"model": self.name, "detail": exc}
+            ) from exc
+        if result.finish_reason == "cancelled" or result.image is None:
+            raise _Cancelled
+        self.seed = result.seed
+        return result.image
+
+
+def upscale_run(job: Job, source_row: StudioImage, source: Image.Image, context: JobContext) -> None:
+    """Enlarge with the chosen upscaling model, or with Lanczos when none was chosen; record which."""
+    params = job.params
+    started = time.perf_counter()
+    model: ModelUpscaler | None = None
+    if params.get("upscaler"):
+        entry, engine = _engine(params["upscaler"], ModelEntry.Kind.UPSCALE)
+        model = ModelUpscaler(entry, engine, context)
+    context.report(state="running")
+    try:
+        result = upscale(source, params["factor"], model=model)
+    except _Cancelled:
+        context.report(state="cancelled")
+        return
+    if context.cancelled():
+        context.report(state="cancelled")
+        return
+    values = {**source_row.metadata, "mode": "upscale", "factor": result.factor, "method": result.method}
+    values["upscaler"] = result.model
+    if model is not None:
+        values["upscale_seed"] = model.seed
+    row = store_result(job, source_row, result.image, values)
+    context.report(state="done", images=[row.pk], method=result.method, upscaler=result.model, ms=_ms(started))
 
 
 def refine_done(job: Job) -> None:

@@ -23,6 +23,7 @@ from exaone_web.jobs.models import Job
 from exaone_web.jobs.services import QueueFull, job_cancel, job_submit
 from inference.errors import InvalidRequest
 from inference.image.types import MAX_PIXELS as MAX_DIFFUSION_PIXELS
+from inference.image.types import max_input_pixels
 from inference.images_in import MAX_INPUT_BYTES, open_image
 from inference.vision.describe import MAX_QUESTIONS
 from inference.vision.types import MAX_QUESTION_CHARS
@@ -41,6 +42,8 @@ KIND_REFINE = "studio.refine"
 KIND_DESCRIBE = "studio.describe"
 KIND_EXPORT = "studio.export"
 KINDS = (KIND_REFINE, KIND_DESCRIBE, KIND_EXPORT)
+#: How to upscale: the default upscaling model when one is registered, the model, or Lanczos resampling.
+UPSCALE_METHODS: tuple[str, ...] = ("auto", "model", "resampler")
 MAX_OUTPAINT = 512
 #: Largest mask upload (a PNG data URL of a 1536 x 1536 mask is far smaller).
 MAX_MASK_BYTES = 8 * 1024 * 1024
@@ -137,6 +140,39 @@ def _diffusion_size(width: int, height: int) -> tuple[int, int]:
     return size
 
 
+def upscaler_choose(method: object, *, size: tuple[int, int]) -> ModelEntry | None:
+    """The upscaling model to use, or None for the Lanczos resampler.
+
+    ``auto`` takes the default registered upscaler when there is one; ``model`` insists on it; ``resampler``
+    never uses one. The model's memory grows with its output, so an image over its input limit is refused
+    (with the resampler as the way out) rather than silently resampled.
+    """
+    if method not in UPSCALE_METHODS:
+        raise _bad("invalid", _("Choose how to upscale: with the upscaling model or with the Lanczos resampler."))
+    if method == "resampler":
+        return None
+    entry = model_default(kind=ModelEntry.Kind.UPSCALE)
+    if entry is None:
+        if method == "model":
+            raise _bad(
+                "no_model",
+                _("No upscaling model is set up. Upscale with the Lanczos resampler, or ask an administrator."),
+            )
+        return None
+    limit = max_input_pixels(entry.options)
+    if size[0] * size[1] > limit:
+        side = math.isqrt(limit)
+        raise _bad(
+            "too_large",
+            _(
+                "The image is %(w)d x %(h)d pixels; the upscaling model %(model)s takes up to about %(side)d x "
+                "%(side)d. Upscale it with the Lanczos resampler, or use a smaller image."
+            )
+            % {"w": size[0], "h": size[1], "model": entry.display_name, "side": side},
+        )
+    return entry
+
+
 def refine_params(*, user: User, image: StudioImage, data: dict[str, Any]) -> dict[str, Any]:
     """Check a refine request against its source image; return the job's parameters."""
     mode = data.get("mode")
@@ -152,7 +188,8 @@ def refine_params(*, user: User, image: StudioImage, data: dict[str, Any]) -> di
             check_factor(factor, (width, height))
         except PrintError as exc:
             raise _bad("out_of_range", str(exc)) from exc
-        return {**params, "factor": factor}
+        upscaler = upscaler_choose(data.get("method", "auto"), size=(width, height))
+        return {**params, "factor": factor, "upscaler": upscaler.pk if upscaler else None}
     meta = image.metadata
     prompt = _text(data.get("prompt", meta.get("prompt", "")), name=_("English prompt"), limit=m.MAX_PROMPT_CHARS)
     if not prompt:

@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.models import User
+from catalog.models import ModelEntry
+from catalog.selectors import model_default
 
 from .. import selectors as studio_selectors
 from .. import storage
@@ -37,6 +39,7 @@ def refine_page(request: HttpRequest, image_id: int) -> HttpResponse:
             "payload": image_payload(image),
             "intents": list(INTENT_LABELS.items()),
             "sides": masks.SIDES,
+            "upscaler": model_default(kind=ModelEntry.Kind.UPSCALE),
             "limits": {
                 "prompt": MAX_PROMPT_CHARS,
                 "steps": MAX_STEPS,

@@ -1,7 +1,7 @@
 """Refine in a real browser: paint a mask on the canvas and run an inpaint; export a carton PDF and read it back.
 
-The app (tests/browser/conftest.py) gets the tiny Stable Diffusion demo model and one gallery image for a
-user of this module. Screenshots land in var/screenshots/refine/ for a human to look at.
+The app (tests/browser/conftest.py) gets the tiny Stable Diffusion and x4 upscaler demo models and one gallery
+image for a user of this module. Screenshots land in var/screenshots/refine/ for a human to look at.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ print("image", StudioImage.objects.create(owner=user, file=name, seed=5, metadat
 
 @pytest.fixture(scope="module")
 def image_id(app) -> int:
-    _manage(app.env, "build_demo_models", "--only", "image")
+    _manage(app.env, "build_demo_models", "--only", "image", "upscale")
     output = _manage(app.env, "shell", "-c", SEED_SCRIPT.format(user=USER, password=app.password))
     return int(re.search(r"image (\d+)", output).group(1))
 
@@ -105,6 +105,24 @@ def test_paint_a_mask_and_inpaint(app, open_tab, image_id, axe):
     page.screenshot(path=str(SCREENSHOTS / "inpaint.png"), full_page=True)
     violations = axe(page)
     assert violations == [], axe.describe(violations)
+    tab.assert_clean_console()
+
+
+def test_upscale_with_the_model_says_which_was_used(app, open_tab, image_id):
+    tab = open_tab(locale="ko-KR")
+    page = tab.page
+    sign_in(page, app.password)
+    page.goto(f"/studio/refine/{image_id}/")
+    expect(page.locator("#upscale-method")).to_have_value("model")
+    page.click("[data-upscale='2']")
+    result = page.locator(".refine-result").first
+    expect(result.locator("img")).to_have_js_property("naturalWidth", 128, timeout=JOB_MS)
+    expect(result.locator("figcaption")).to_contain_text("업스케일 모델 x4 upscaler tiny (random weights)")
+    page.select_option("#upscale-method", "resampler")
+    page.click("[data-upscale='2']")
+    expect(page.locator(".refine-result figcaption").first).to_contain_text("Lanczos 리샘플러", timeout=JOB_MS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "upscale.png"), full_page=True)
     tab.assert_clean_console()
 
 

