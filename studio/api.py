@@ -11,10 +11,10 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.models import User
 from exaone_web.jobs.services import job_waiting_info
+from exaone_web.page_api import PageApi
 
 from . import selectors, services
 from .payloads import board_payload, generation_payload, image_payload
@@ -35,7 +35,7 @@ def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-class GenerationListApi(APIView):
+class GenerationListApi(PageApi):
     def get(self, request: Request) -> Response:
         generations = selectors.generation_list(user=_user(request)).prefetch_related("images")[:20]
         return Response({"results": [generation_payload(g) for g in generations]})
@@ -48,7 +48,7 @@ class GenerationListApi(APIView):
         return Response(generation_payload(generation), status=status.HTTP_201_CREATED)
 
 
-class GenerationDetailApi(APIView):
+class GenerationDetailApi(PageApi):
     def get(self, request: Request, generation_id: int) -> Response:
         generation = selectors.generation_get(user=_user(request), generation_id=generation_id)
         payload = generation_payload(generation)
@@ -58,13 +58,13 @@ class GenerationDetailApi(APIView):
         return Response(payload)
 
 
-class GenerationCancelApi(APIView):
+class GenerationCancelApi(PageApi):
     def post(self, request: Request, generation_id: int) -> Response:
         generation = selectors.generation_get(user=_user(request), generation_id=generation_id)
         return Response(generation_payload(services.generation_cancel(generation=generation)))
 
 
-class RewriteApi(APIView):
+class RewriteApi(PageApi):
     def post(self, request: Request) -> Response:
         try:
             data = _body(request)
@@ -74,12 +74,12 @@ class RewriteApi(APIView):
         return Response(result, status=status.HTTP_202_ACCEPTED if result["job"] else status.HTTP_200_OK)
 
 
-class RewriteDetailApi(APIView):
+class RewriteDetailApi(PageApi):
     def get(self, request: Request, job_id: int) -> Response:
         return Response(services.rewrite_result(user=_user(request), job_id=job_id))
 
 
-class RecallUploadApi(APIView):
+class RecallUploadApi(PageApi):
     parser_classes = [MultiPartParser]
 
     def post(self, request: Request) -> Response:
@@ -93,7 +93,7 @@ class RecallUploadApi(APIView):
         return Response(values)
 
 
-class ImageListApi(APIView):
+class ImageListApi(PageApi):
     def get(self, request: Request) -> Response:
         user = _user(request)
         params = request.query_params
@@ -117,7 +117,7 @@ class ImageListApi(APIView):
         return Response({"results": [image_payload(i, own=i.owner_id == user.pk) for i in images]})
 
 
-class ImageDetailApi(APIView):
+class ImageDetailApi(PageApi):
     def get(self, request: Request, image_id: int) -> Response:
         image = selectors.image_viewable_get(user=_user(request), image_id=image_id)
         return Response(image_payload(image, own=image.owner_id == _user(request).pk))
@@ -134,7 +134,7 @@ class ImageDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class BoardListApi(APIView):
+class BoardListApi(PageApi):
     def get(self, request: Request) -> Response:
         user = _user(request)
         own = [board_payload(b) for b in selectors.board_list(user=user)]
@@ -149,7 +149,7 @@ class BoardListApi(APIView):
         return Response(board_payload(board), status=status.HTTP_201_CREATED)
 
 
-class BoardDetailApi(APIView):
+class BoardDetailApi(PageApi):
     def patch(self, request: Request, board_id: int) -> Response:
         user = _user(request)
         board = selectors.board_get(user=user, board_id=board_id)
@@ -165,7 +165,7 @@ class BoardDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class BoardImageApi(APIView):
+class BoardImageApi(PageApi):
     """PUT adds an image to a board, DELETE takes it off (the image itself stays)."""
 
     def _change(self, request: Request, board_id: int, image_id: int, *, add: bool) -> Response:

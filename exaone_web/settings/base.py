@@ -331,6 +331,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several resources have a "status"; each gets its own named enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "exaone_web.jobs.models.Job.Status",
+        "DocumentStatusEnum": "knowledge.models.Document.Status",
+        "MessageStatusEnum": "assistant.models.Message.Status",
+        "GenerationStatusEnum": "studio.models.Generation.Status",
+    },
 }
 
 # -- security ---------------------------------------------------------------------------------------

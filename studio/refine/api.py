@@ -12,11 +12,11 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.models import User
 from exaone_web.jobs.models import Job
 from exaone_web.jobs.services import job_waiting_info
+from exaone_web.page_api import PageApi
 
 from .. import selectors as studio_selectors
 from ..models import StudioImage
@@ -67,7 +67,7 @@ def job_payload(job: Job) -> dict[str, Any]:
     return payload
 
 
-class _ImageJobApi(APIView):
+class _ImageJobApi(PageApi):
     """POST to an image of the user's: check, queue, answer 202 with the job."""
 
     def submit(self, user: User, image: StudioImage, data: dict[str, Any]) -> Job:
@@ -98,7 +98,7 @@ class ExportApi(_ImageJobApi):
         return services.export_submit(user=user, image=image, data=data)
 
 
-class PrintPreviewApi(APIView):
+class PrintPreviewApi(PageApi):
     """The flat preview for the export form, laid out at low resolution right here (well under a second)."""
 
     def post(self, request: Request, image_id: int) -> Response:
@@ -123,7 +123,7 @@ class PrintPreviewApi(APIView):
         )
 
 
-class UploadApi(APIView):
+class UploadApi(PageApi):
     parser_classes = [MultiPartParser]
 
     def post(self, request: Request) -> Response:
@@ -138,12 +138,12 @@ class UploadApi(APIView):
         return Response(image_payload(image), status=status.HTTP_201_CREATED)
 
 
-class JobApi(APIView):
+class JobApi(PageApi):
     def get(self, request: Request, job_id: int) -> Response:
         return Response(job_payload(selectors.refine_job_get(user=_user(request), job_id=job_id)))
 
 
-class JobCancelApi(APIView):
+class JobCancelApi(PageApi):
     def post(self, request: Request, job_id: int) -> Response:
         job = selectors.refine_job_get(user=_user(request), job_id=job_id)
         return Response(job_payload(services.job_cancel_refine(job=job)))

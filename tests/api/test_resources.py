@@ -88,3 +88,23 @@ def test_a_flagged_image_on_a_shared_board_stays_hidden(client, user, bobs, othe
 
     assert board["images"] == []
     assert _get(client, f"/api/images/{bobs['image'].pk}/", secret).status_code == 404
+
+
+def test_the_studio_pages_own_endpoints_take_no_api_key(client, user):
+    # An images key goes through /v1/images/generations (its scope and images-a-day limit); the studio page's
+    # JSON endpoints, which that limit does not cover, answer it as if no one had signed in.
+    secret = key_create(user=user, name="all", scopes=["chat", "images", "embeddings"]).secret
+    for method, path in (
+        ("post", "/studio/api/generations/"),
+        ("get", "/studio/api/generations/"),
+        ("get", "/studio/api/images/"),
+        ("post", "/studio/api/boards/"),
+    ):
+        response = getattr(client, method)(
+            path, data={}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}"
+        )
+        assert response.status_code == 403, (method, path, response.status_code)
+
+    # The same user's browser session still reaches them.
+    client.force_login(user)
+    assert client.get("/studio/api/images/").status_code == 200
