@@ -35,9 +35,41 @@
 
   function rowFor(id) { return root.querySelector('tr[data-document-id="' + id + '"]'); }
 
+  const FINAL = ["ready", "failed", "cancelled"];
+
+  // A document may finish between this page's render and the socket's subscription (or while the socket
+  // was away): on every (re)connect the rows are compared with the server's state once.
+  async function resync() {
+    const pending = Array.from(root.querySelectorAll("tr[data-document-id]")).filter(function (row) {
+      return !FINAL.includes(row.dataset.status);
+    });
+    if (!pending.length) return;
+    const response = await fetch("/api/collections/" + root.dataset.collectionId + "/documents/?limit=500", {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    }).catch(function () { return null; });
+    if (!response || !response.ok) return;
+    const data = await response.json();
+    const status = {};
+    (data.results || data).forEach(function (doc) { status[doc.id] = doc.status; });
+    if (pending.some(function (row) { return status[row.dataset.documentId] !== row.dataset.status; })) {
+      window.location.reload();
+    }
+  }
+
   const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-  const socket = new WebSocket(scheme + window.location.host + "/ws/knowledge/" + root.dataset.collectionId + "/");
-  socket.addEventListener("message", function (ev) {
+  let retry = 1000;
+  function connect() {
+    const socket = new WebSocket(scheme + window.location.host + "/ws/knowledge/" + root.dataset.collectionId + "/");
+    socket.addEventListener("open", function () { retry = 1000; resync(); });
+    socket.addEventListener("close", function (ev) {
+      if (ev.code === 4404 || ev.code === 4401) return;  // gone, not ours or signed out: nothing to wait for
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    });
+    socket.addEventListener("message", onEvent);
+  }
+
+  function onEvent(ev) {
     const event = JSON.parse(ev.data);
     if (event.type === "document.progress") {
       const row = rowFor(event.document_id);
@@ -49,10 +81,12 @@
       }
     } else if (event.type === "document.updated" || event.type === "document.deleted") {
       const row = event.document ? rowFor(event.document.id) : rowFor(event.document_id);
-      if (!row || event.type === "document.deleted" || ["ready", "failed", "cancelled"].includes(event.document.status)) {
+      if (!row || event.type === "document.deleted" || FINAL.includes(event.document.status)) {
         window.exaone.announce(gettext("A document changed."));
         window.location.reload();
       }
     }
-  });
+  }
+
+  connect();
 })();
