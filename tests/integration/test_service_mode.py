@@ -103,7 +103,8 @@ def test_healthz_shows_broker_and_the_workers_models(client, user, admin_user, w
 async def test_the_same_wake_up_delivered_twice_while_a_reply_streams_generates_once(user, worker, ws_connect):
     from exaone_web.jobs.tasks import run_next
 
-    conversation = await database_sync_to_async(Conversation.objects.create)(owner=user)
+    # Titled already, so no title job sends a third wake-up while the deliveries are counted.
+    conversation = await database_sync_to_async(Conversation.objects.create)(owner=user, title="Heat exchangers")
     socket, _, _ = await ws_connect(user, conversation.pk)
     await socket.send_json_to({"type": "message.send", "content": "Explain a heat exchanger."})
     created, _ = await until(socket, "message.created")
