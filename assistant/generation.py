@@ -103,7 +103,12 @@ def reply_run(job: Job, context: JobContext) -> None:
     if not saved:
         return
     stream.finished(message=message_payload(message))
-    if message.status == Message.Status.DONE and not continuing and _is_first_reply(message):
+    if (
+        message.status == Message.Status.DONE
+        and not continuing
+        and _is_first_reply(message)
+        and _automatic_title(conversation) is not None
+    ):
         services.title_submit(conversation=conversation)
 
 
@@ -162,6 +167,14 @@ def _ground(message: Message) -> grounding.Evidence | None:
 
 def _keep_partial(message: Message, stream: ReplyStream) -> None:
     Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(content=stream.content)
+
+
+def _automatic_title(conversation: Conversation) -> Message | None:
+    """The first question while the title is still its first line; None once someone named the conversation."""
+    first = conversation.messages.filter(role=Message.Role.USER).order_by("created_at", "id").first()
+    if first is None or conversation.title != (first.content.splitlines() or [""])[0][:80]:
+        return None
+    return first
 
 
 def _is_first_reply(message: Message) -> bool:
@@ -235,8 +248,8 @@ def title_run(job: Job, context: JobContext) -> None:
     conversation = Conversation.objects.filter(pk=job.subject_id).select_related("model", "profile").first()
     if conversation is None:
         return
-    first = conversation.messages.filter(role=Message.Role.USER).order_by("created_at", "id").first()
-    if first is None or conversation.title != first.content.splitlines()[0][:80]:
+    first = _automatic_title(conversation)
+    if first is None:
         return  # the user renamed it meanwhile
     language = detect_language(first.content)
     instruction = (

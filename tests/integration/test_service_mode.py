@@ -103,7 +103,7 @@ def test_healthz_shows_broker_and_the_workers_models(client, user, admin_user, w
 async def test_the_same_wake_up_delivered_twice_while_a_reply_streams_generates_once(user, worker, ws_connect):
     from exaone_web.jobs.tasks import run_next
 
-    # Titled already, so no title job sends a third wake-up while the deliveries are counted.
+    # Named already, so no title job sends a third wake-up while the deliveries are counted.
     conversation = await database_sync_to_async(Conversation.objects.create)(owner=user, title="Heat exchangers")
     socket, _, _ = await ws_connect(user, conversation.pk)
     await socket.send_json_to({"type": "message.send", "content": "Explain a heat exchanger."})
@@ -119,7 +119,9 @@ async def test_the_same_wake_up_delivered_twice_while_a_reply_streams_generates_
 
     job = await database_sync_to_async(Job.objects.get)(pk=reply.job_id)
     assert job.attempts == 1 and job.status == "succeeded"
-    assert worker.count("jobs.run_next", "succeeded") == 2  # both deliveries ran; the second found nothing
+    runs = [line for line in worker.log if "jobs.run_next" in line]
+    # Both deliveries ran; the second found nothing to claim.
+    assert worker.count("jobs.run_next", "succeeded") == 2, "\n".join(runs)
     assert not [e for e in rest if e["type"] == "message.started"]  # one generation only
     stored = await database_sync_to_async(lambda: list(conversation.messages.order_by("id")))()
     assert len(stored) == 2 and stored[1].content == done["message"]["content"]
