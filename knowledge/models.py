@@ -94,8 +94,8 @@ class Document(models.Model):
         verbose_name = _("document")
         verbose_name_plural = _("documents")
 
-    def __str__(self) -> str:
-        return self.filename
+    def __str__(self) -> str:  # never the file name: admin delete pages list related objects by name
+        return f"document #{self.pk}"
 
 
 class Chunk(models.Model):
@@ -124,7 +124,7 @@ class Chunk(models.Model):
         indexes = [models.Index(fields=["collection", "embedding_model"], name="chunk_collection_model")]
 
     def __str__(self) -> str:
-        return f"{self.document} #{self.ordinal}"
+        return f"document #{self.document_id} passage #{self.ordinal}"
 
 
 class ConversationCollection(models.Model):

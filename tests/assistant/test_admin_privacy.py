@@ -11,6 +11,9 @@ from django.contrib import admin
 from django.urls import reverse
 
 from assistant.models import Attachment, ChatAccessLog, Conversation, Message, MessageFeedback
+from catalog.models import ModelEntry
+from knowledge.models import Chunk, Collection, Document
+from studio.models import Generation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +21,9 @@ CANARIES = (
     "canary-title-5501",
     "canary-question-5501",
     "canary-answer-5501",
+    "canary-document-5501",
+    "canary-passage-5501",
+    "canary-brief-5501",
     "canary-reasoning-5501",
     "canary-error-5501",
     "canary-file-5501",
@@ -46,6 +52,23 @@ def private_chat(user):
         table={"columns": ["a"], "rows": [["canary-cell-5501"]]},
     )
     MessageFeedback.objects.create(message=answer, user=user, rating=1, comment="helpful", model_name="gemma")
+    # The same user's documents and studio work: admin pages list related objects, never their content.
+    collection = Collection.objects.create(owner=user, name="manuals")
+    document = Document.objects.create(collection=collection, file="x.pdf", filename="canary-document-5501.pdf")
+    Chunk.objects.create(document=document, collection=collection, ordinal=0, text="canary-passage-5501 valve")
+    image_model = ModelEntry.objects.create(name="sd-admin-test", display_name="SD", kind="image", engine="diffusers")
+    Generation.objects.create(
+        owner=user,
+        brief="canary-brief-5501",
+        prompt="canary-brief-5501",
+        model=image_model,
+        width=64,
+        height=64,
+        steps=4,
+        guidance=7.0,
+        seed=1,
+        count=1,
+    )
     return conversation
 
 
